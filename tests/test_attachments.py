@@ -1,0 +1,212 @@
+"""
+Tests for filters/attachments.py.
+"""
+
+import os
+import time
+
+from twisted.logger import capturedLogs
+from twisted.trial import unittest
+
+from pyfilter import mime
+from pyfilter.loader import makeFilter
+from pyfilter.modulesconfig import ModulesConfig
+from tests.helpers import sampleMessage, writeMessage
+
+from filters.attachments import BLACKLISTED
+
+RECORDS = ["ssender@example.org", "ralice@example.test", "R", "N"]
+
+
+def attachmentsFilter(modulesText=""):
+    modules = ModulesConfig()
+    modules.parser.read_string(modulesText)
+    return makeFilter("attachments", modules, None)[0]
+
+
+def multipart(*parts, boundary="b1", preamble=b""):
+    """
+    A multipart/mixed entity (headers and body) holding C{parts}.
+    """
+    body = b"".join(b"--" + boundary.encode() + b"\n" + part + b"\n"
+                    for part in parts)
+    return (b"Content-Type: multipart/mixed; boundary=\"" + boundary.encode()
+            + b"\"\n\n" + preamble + body + b"--" + boundary.encode()
+            + b"--\n")
+
+
+def attachment(headerLine, body=b"AAAA\n"):
+    return (b"Content-Type: application/octet-stream\n" + headerLine
+            + b"\nContent-Transfer-Encoding: base64\n\n" + body)
+
+
+TEXT = b"Content-Type: text/plain\n\nhello\n"
+
+
+class AttachmentsTests(unittest.TestCase):
+    def check(self, data, modulesText=""):
+        message = writeMessage(self, RECORDS, b"Subject: t\nMIME-Version: 1.0\n"
+                               + data)
+        return attachmentsFilter(modulesText).consider(message)
+
+    def limitParts(self, maxParts):
+        scan = mime.scanStructure
+        self.patch(mime, "scanStructure",
+                   lambda path: scan(path, maxParts=maxParts))
+
+    def test_fixtureExecutableRejected(self):
+        """The captured message carrying evil.exe is refused with 554."""
+        reply = attachmentsFilter().consider(sampleMessage("f-attachment"))
+        self.assertEqual(reply, BLACKLISTED)
+        self.assertEqual(
+            reply.toBytes(),
+            b"554 The extension of the attached file is blacklisted\n")
+
+    def test_cleanFixturesPass(self):
+        """Captured messages without attachments get no opinion."""
+        for name in ("a-plain", "c-auth", "d-dsn", "e-8bit-plain",
+                     "e-8bit-smtputf8", "g-local-sendmail"):
+            self.assertIsNone(attachmentsFilter().consider(
+                sampleMessage(name)), name)
+
+    def test_cleanAttachmentPasses(self):
+        """An attachment with an allowed extension gets no opinion."""
+        self.assertIsNone(self.check(multipart(
+            TEXT, attachment(b'Content-Disposition: attachment; '
+                             b'filename="report.pdf"'))))
+
+    def test_uppercaseExtension(self):
+        """The default pattern matches regardless of case."""
+        self.assertEqual(self.check(multipart(attachment(
+            b'Content-Disposition: attachment; filename="EVIL.EXE"'))),
+            BLACKLISTED)
+
+    def test_rfc2231Encoded(self):
+        """An RFC 2231 encoded file name is decoded before matching."""
+        self.assertEqual(self.check(multipart(attachment(
+            b"Content-Disposition: attachment; filename*=UTF-8''evil%2Eexe"))),
+            BLACKLISTED)
+
+    def test_rfc2231Continuations(self):
+        """An RFC 2231 file name split into continuations is reassembled."""
+        self.assertEqual(self.check(multipart(attachment(
+            b"Content-Disposition: attachment;\n"
+            b"  filename*0*=UTF-8''%C3%A9vil;\n"
+            b"  filename*1=\".sc\";\n"
+            b"  filename*2=\"r\""))), BLACKLISTED)
+
+    def test_rfc2047Encoded(self):
+        """An RFC 2047 encoded-word file name is decoded before matching."""
+        self.assertEqual(self.check(multipart(attachment(
+            b'Content-Disposition: attachment; '
+            b'filename="=?UTF-8?B?ZXZpbC52YnM=?="'))), BLACKLISTED)
+
+    def test_contentTypeNameOnly(self):
+        """A name given only as Content-Type's name parameter is checked."""
+        self.assertEqual(self.check(multipart(
+            b'Content-Type: application/x-msdownload; name="setup.bat"\n\n'
+            b"AAAA\n")), BLACKLISTED)
+
+    def test_nestedMultipart(self):
+        """Attachments inside nested multiparts are checked."""
+        inner = multipart(TEXT, attachment(
+            b'Content-Disposition: attachment; filename="x.js"'),
+            boundary="inner")
+        self.assertEqual(self.check(multipart(TEXT, inner)), BLACKLISTED)
+
+    def test_attachedMessage(self):
+        """An attachment inside an attached message/rfc822 is checked."""
+        forwarded = (b"Content-Type: message/rfc822\n\n"
+                     b"Subject: forwarded\nMIME-Version: 1.0\n"
+                     + multipart(TEXT, attachment(
+                         b'Content-Disposition: attachment; '
+                         b'filename="run.cmd"'), boundary="fwd"))
+        self.assertEqual(self.check(multipart(TEXT, forwarded)), BLACKLISTED)
+
+    def test_singlePartMessage(self):
+        """A message whose only part is a named attachment is checked."""
+        message = writeMessage(self, RECORDS, b"Subject: t\n"
+                               b"Content-Type: application/octet-stream\n"
+                               b"Content-Disposition: attachment; "
+                               b"filename=payload.exe\n\nAAAA\n")
+        self.assertEqual(attachmentsFilter().consider(message), BLACKLISTED)
+
+    def test_matchFromStart(self):
+        """The pattern is matched from the start of the name, not searched."""
+        modulesText = "[attachments.py]\nblocked_pattern = r'exe'\n"
+        self.assertIsNone(self.check(multipart(attachment(
+            b'Content-Disposition: attachment; filename="evil.exe"')),
+            modulesText))
+        self.assertEqual(self.check(multipart(attachment(
+            b'Content-Disposition: attachment; filename="exe.txt"')),
+            modulesText), BLACKLISTED)
+
+    def test_configuredPatternCaseInsensitive(self):
+        """A configured pattern is compiled case-insensitively."""
+        modulesText = "[attachments.py]\nblocked_pattern = r'.*\\.zip$'\n"
+        self.assertEqual(self.check(multipart(attachment(
+            b'Content-Disposition: attachment; filename="a.ZIP"')),
+            modulesText), BLACKLISTED)
+
+    def test_multipartNameIgnored(self):
+        """A name on a multipart container itself is not checked."""
+        data = (b'Content-Type: multipart/mixed; boundary="b"; '
+                b'name="x.exe"\n\n--b\n' + TEXT + b"\n--b--\n")
+        self.assertIsNone(self.check(data))
+
+    def test_truncatedScanChecksPartsSeen(self):
+        """When the scan stops at its bounds, the parts found are still
+        checked and the truncation is logged."""
+        self.limitParts(3)
+        parts = [TEXT, attachment(
+            b'Content-Disposition: attachment; filename="a.exe"')]
+        parts += [TEXT] * 5
+        with capturedLogs() as events:
+            self.assertEqual(self.check(multipart(*parts)), BLACKLISTED)
+        self.assertTrue(any("bounds" in event.get("log_format", "")
+                            for event in events))
+
+    def test_truncatedScanWithoutMatch(self):
+        """A truncated scan with no blocked name seen gives no opinion and
+        logs the truncation."""
+        self.limitParts(3)
+        parts = [TEXT] * 5 + [attachment(
+            b'Content-Disposition: attachment; filename="late.exe"')]
+        with capturedLogs() as events:
+            self.assertIsNone(self.check(multipart(*parts)))
+        self.assertTrue(any("bounds" in event.get("log_format", "")
+                            for event in events))
+
+    def test_malformedStructure(self):
+        """A message with broken MIME (unterminated multipart, header lines
+        without colon, bogus parameters) is checked without error."""
+        data = (b'Content-Type: multipart/mixed; boundary="open"\n\n'
+                b"--open\nthis is not a header\nContent-Type: ;;;=\n\n"
+                b"--open\nContent-Disposition: attachment; filename*=bad'\n"
+                b"\n--open\nContent-Disposition: attachment; "
+                b'filename="tail.hta"\n\nAAAA')
+        self.assertEqual(self.check(data), BLACKLISTED)
+
+    def test_largeMessageScannedQuickly(self):
+        """A 5 MB attachment is scanned in well under a second."""
+        line = b"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\n"
+        body = line * (5 * 1024 * 1024 // len(line))
+        data = multipart(TEXT, attachment(
+            b'Content-Disposition: attachment; filename="big.pdf"', body),
+            attachment(b'Content-Disposition: attachment; filename="x.pif"'))
+        message = writeMessage(self, RECORDS, b"Subject: t\n" + data)
+        self.assertGreater(os.path.getsize(message.dataPath), 5 * 1000 * 1000)
+        began = time.monotonic()
+        reply = attachmentsFilter().consider(message)
+        elapsed = time.monotonic() - began
+        self.assertEqual(reply, BLACKLISTED)
+        self.assertLess(elapsed, 1.0)
+
+    def test_invalidPatternIsConfigError(self):
+        """An invalid regular expression is a configuration error naming the
+        option."""
+        from pyfilter.filter import ConfigError
+        error = self.assertRaises(
+            ConfigError, attachmentsFilter,
+            "[attachments.py]\nblocked_pattern = r'('\n")
+        self.assertIn("blocked_pattern", str(error))
