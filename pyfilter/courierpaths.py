@@ -1,0 +1,85 @@
+"""
+Courier's directories and mail user, as C{courier-config} reports them.
+
+Read once at start-up (never at import time); Debian's layout is the
+fallback when C{courier-config} is not on the PATH or fails.
+"""
+
+import os
+import subprocess
+from dataclasses import dataclass, replace
+
+DEBIAN = {
+    "sysconfdir": "/etc/courier",
+    "localstatedir": "/var/lib/courier",
+    "bindir": "/usr/bin",
+    "sbindir": "/usr/sbin",
+    "libexecdir": "/usr/lib/courier",
+    "mailuser": "courier",
+    "mailgroup": "courier",
+}
+
+
+@dataclass(frozen=True)
+class CourierPaths:
+    sysconfdir: str
+    localstatedir: str
+    bindir: str
+    sbindir: str
+    libexecdir: str
+    mailuser: str
+    mailgroup: str
+    source: str = "defaults"
+
+    @property
+    def spoolTmp(self):
+        """
+        Where Courier keeps messages being received; relative request paths
+        are resolved against it.
+        """
+        return os.path.join(self.localstatedir, "tmp")
+
+    @property
+    def allfiltersDir(self):
+        return os.path.join(self.localstatedir, "allfilters")
+
+    @property
+    def filtersDir(self):
+        return os.path.join(self.localstatedir, "filters")
+
+    @property
+    def filterProgramsDir(self):
+        return os.path.join(self.libexecdir, "filters")
+
+    def overriding(self, **values):
+        return replace(self, **{k: v for k, v in values.items() if v})
+
+
+def parseCourierConfig(text):
+    """
+    Parse C{courier-config}'s C{name=value} lines into a dictionary.
+    """
+    values = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() in DEBIAN:
+            values[name.strip()] = value.strip()
+    return values
+
+
+def discover(program="courier-config", timeout=10):
+    """
+    Run C{courier-config} and return the L{CourierPaths} it reports, with
+    Debian's values for anything it does not say.
+    """
+    values = dict(DEBIAN)
+    source = "defaults"
+    try:
+        result = subprocess.run([program], capture_output=True, text=True,
+                                timeout=timeout, check=False)
+    except (OSError, subprocess.SubprocessError):
+        result = None
+    if result is not None and result.returncode == 0:
+        values.update(parseCourierConfig(result.stdout))
+        source = program
+    return CourierPaths(source=source, **values)

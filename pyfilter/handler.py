@@ -1,0 +1,128 @@
+"""
+Turning one framed request into a reply: resolve and confine the paths,
+build the L{Message}, run the chain, and keep count of messages in flight so
+that shutdown can wait for them.
+"""
+
+import os
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from pyfilter.control import ControlFileError
+from pyfilter.reply import CONTROL_FAILURE, Reply
+from pyfilter.message import Message
+
+BUSY = Reply("451", "4.3.2 Mail filter busy, try again later")
+BAD_REQUEST = Reply("451", "4.3.0 Malformed mail filter request")
+REFUSED_PATH = Reply("451", "4.3.0 Mail filter request refused")
+
+
+class RequestError(Exception):
+    """
+    The request cannot be served (a path outside the spool, no control
+    file, an undecodable path).
+    """
+
+
+class RequestHandler:
+    """
+    @ivar chain: the chain, or C{None} until it is ready.
+    @ivar inFlight: the Deferreds of messages being filtered.
+    """
+
+    log = Logger()
+
+    def __init__(self, spoolTmp, spoolRoot, maxInFlight=512):
+        self.spoolTmp = spoolTmp
+        self.spoolRoot = os.path.realpath(spoolRoot)
+        self.maxInFlight = maxInFlight
+        self.chain = None
+        self.inFlight = set()
+        self._waiting = []
+        self._idle = []
+
+    def setChain(self, chain):
+        self.chain = chain
+        waiting, self._waiting = self._waiting, []
+        for d, message in waiting:
+            self.chain.decide(message).chainDeferred(d)
+
+    def resolve(self, raw):
+        """
+        The absolute path of a request line: relative paths are taken from
+        Courier's tmp directory; the real path (symbolic links resolved)
+        must lie inside Courier's spool.
+        """
+        try:
+            text = os.fsdecode(raw).strip()
+        except UnicodeDecodeError as e:
+            raise RequestError(f"undecodable path {raw!r}") from e
+        if not text or "\0" in text:
+            raise RequestError(f"invalid path {raw!r}")
+        path = os.path.join(self.spoolTmp, text)
+        real = os.path.realpath(path)
+        if not real.startswith(self.spoolRoot + os.sep):
+            raise RequestError(f"path {text!r} is outside {self.spoolRoot}")
+        return real
+
+    def handle(self, rawPaths):
+        """
+        Decide about the message named by C{rawPaths} (data path, then
+        control paths).
+
+        @return: a Deferred that fires with the L{Reply}; it never fails.
+        """
+        if len(self.inFlight) >= self.maxInFlight:
+            self.log.warn("{count} messages in flight: answering busy",
+                          count=len(self.inFlight))
+            return defer.succeed(BUSY)
+        try:
+            if len(rawPaths) < 2:
+                raise RequestError("request names no control file")
+            paths = [self.resolve(raw) for raw in rawPaths]
+        except RequestError as e:
+            self.log.warn("refused request: {error}", error=e)
+            return defer.succeed(REFUSED_PATH)
+        try:
+            message = Message(paths[0], paths[1:])
+        except ControlFileError as e:
+            self.log.warn("cannot read control files: {error}", error=e)
+            return defer.succeed(CONTROL_FAILURE)
+        if self.chain is None:
+            d = defer.Deferred()
+            self._waiting.append((d, message))
+        else:
+            d = self.chain.decide(message)
+        if d.called:
+            return d
+        self.inFlight.add(d)
+        d.addBoth(self._finished, d)
+        return d
+
+    def _finished(self, result, d):
+        self.inFlight.discard(d)
+        if not self.inFlight:
+            idle, self._idle = self._idle, []
+            for waiter in idle:
+                waiter.callback(None)
+        return result
+
+    def drain(self, reactor, timeout):
+        """
+        Wait until no message is in flight, at most C{timeout} seconds.
+
+        @return: a Deferred firing with the number of messages abandoned.
+        """
+        if not self.inFlight:
+            return defer.succeed(0)
+        waiter = defer.Deferred()
+        self._idle.append(waiter)
+        timer = reactor.callLater(timeout, waiter.cancel)
+
+        def done(result):
+            if timer.active():
+                timer.cancel()
+            return len(self.inFlight)
+
+        return waiter.addBoth(done)

@@ -1,0 +1,107 @@
+"""
+SMTP-style replies sent back to courierfilter.
+
+A filter answers ``None`` (no opinion: go on with the chain) or a L{Reply}.
+Replies are always well formed on the wire: a three-digit code on every
+line, ``-`` continuation markers on all but the last line, no control
+characters inside the text (so a sender address embedded in a reply can
+never inject a line into Courier's answer).
+"""
+
+import re
+
+_CODE = re.compile(r"^(\d{3})([ -]?)(.*)$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean(text):
+    """
+    Remove control characters (CR, LF, NUL, ...) from text that is about to
+    be embedded in a reply.
+    """
+    return _CONTROL.sub("", text)
+
+
+class Reply:
+    """
+    A reply of one or more lines sharing one three-digit code.
+
+    @ivar code: the code as text, such as C{"451"} or C{"050"}.
+    @ivar lines: the text of each line, without code.
+    """
+
+    __slots__ = ("code", "lines")
+
+    def __init__(self, code, *lines):
+        code = str(code)
+        if not (len(code) == 3 and code.isdigit()):
+            raise ValueError(f"reply code must be three digits: {code!r}")
+        self.code = code
+        self.lines = tuple(clean(line) for line in lines) or ("",)
+
+    @classmethod
+    def fromString(cls, text):
+        """
+        Parse a reply in the reference's string form (``"451 text"`` or
+        ``"517-first\\n517 last"``); the code of the first line applies to
+        every line.  Text without a leading code becomes a 451 reply carrying
+        that text, since it cannot be passed to Courier as it is.
+        """
+        rawLines = [line for line in text.replace("\r", "").split("\n")
+                    if line.strip()]
+        if not rawLines:
+            raise ValueError("empty reply")
+        first = _CODE.match(rawLines[0])
+        if first is None:
+            return cls("451", *rawLines)
+        code = first.group(1)
+        lines = [first.group(3)]
+        for line in rawLines[1:]:
+            match = _CODE.match(line)
+            lines.append(match.group(3) if match else line)
+        return cls(code, *lines)
+
+    @property
+    def digit(self):
+        return self.code[0]
+
+    @property
+    def accepts(self):
+        """
+        C{True} for 2xx and 0xx replies: Courier accepts the message.
+        """
+        return self.digit in "02"
+
+    @property
+    def stopsCourierFilters(self):
+        """
+        C{True} for 0xx replies: Courier skips every later courierfilter.
+        """
+        return self.digit == "0"
+
+    def toBytes(self):
+        last = len(self.lines) - 1
+        return "".join(
+            f"{self.code}{' ' if i == last else '-'}{line}\n"
+            for i, line in enumerate(self.lines)).encode("utf-8")
+
+    def __str__(self):
+        return self.toBytes().decode("utf-8").rstrip("\n").replace("\n", " | ")
+
+    def __repr__(self):
+        return f"Reply({self.code!r}, {', '.join(map(repr, self.lines))})"
+
+    def __eq__(self, other):
+        if not isinstance(other, Reply):
+            return NotImplemented
+        return (self.code, self.lines) == (other.code, other.lines)
+
+    def __hash__(self):
+        return hash((self.code, self.lines))
+
+
+OK = Reply("200", "Ok")
+
+#: The reference's answer when a control file cannot be read or holds an
+#: unusable value (for example a malformed client address).
+CONTROL_FAILURE = Reply("451", "Internal failure locating control files")

@@ -1,0 +1,212 @@
+"""
+The daemon as a Twisted service, following courierfilter's contract.
+
+Start: remove stale sockets of the same name (in both filter directories),
+listen on C{.NAME}, set mode 0660 and Courier's mail group, rename to
+C{NAME}, build the chain, then close fd 3 (the "ready" signal) if it is the
+pipe courierfilter passed.  A configuration error never stops the daemon:
+the socket comes up all the same and every message gets a 451 until the
+configuration is fixed, so no mail passes unfiltered.
+
+Stop (stdin reached EOF, or SIGTERM): stop accepting, remove the socket,
+let messages in flight finish (bounded by the message deadline), release
+the filters' resources, exit.
+"""
+
+import grp
+import os
+import stat
+
+from twisted.application.service import Service
+from twisted.internet import defer, stdio
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+
+from pyfilter import loader
+from pyfilter.chain import CONFIG_ERROR, StaticChain
+from pyfilter.context import Context
+from pyfilter.courierconfig import CourierConfig
+from pyfilter.filter import ConfigError
+from pyfilter.handler import RequestHandler
+from pyfilter.modulesconfig import ModulesConfig
+from pyfilter.protocol import RequestFactory
+from pyfilter.threads import BoundedThreads
+
+LISTEN_BACKLOG = 1024
+
+
+def isStartupPipe(fd=3):
+    """
+    C{True} if C{fd} is open and a pipe, as courierfilter's start-up pipe
+    is.  Checked before the reactor exists, since the reactor's own epoll
+    descriptor may otherwise take number 3.
+    """
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+class StdinWatcher(Protocol):
+    """
+    Calls C{onEOF} when courierfilter closes our stdin.
+    """
+
+    def __init__(self, onEOF):
+        self.onEOF = onEOF
+
+    def dataReceived(self, data):
+        pass
+
+    def connectionLost(self, reason):
+        self.onEOF()
+
+
+def otherFilterDir(socketPath):
+    """
+    The same socket name in Courier's other filter directory (filters/ for
+    allfilters/ and back), or C{None} when the path is in neither.
+    """
+    directory, name = os.path.split(socketPath)
+    parent, kind = os.path.split(directory)
+    other = {"allfilters": "filters", "filters": "allfilters"}.get(kind)
+    return os.path.join(parent, other, name) if other else None
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class FilterService(Service):
+    """
+    @ivar handler: the L{RequestHandler} serving requests.
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor, paths, socketPath, chainPath, modulesPath,
+                 stateDir, spoolRoot, resolvers=(), closeStartupPipe=False,
+                 watchStdin=True):
+        self.reactor = reactor
+        self.paths = paths
+        self.socketPath = socketPath
+        self.chainPath = chainPath
+        self.modulesPath = modulesPath
+        self.stateDir = stateDir
+        self.spoolRoot = spoolRoot
+        self.resolvers = resolvers
+        self.closeStartupPipe = closeStartupPipe
+        self.watchStdin = watchStdin
+        self.port = None
+        self.context = None
+        self.ready = defer.Deferred()
+
+    def startService(self):
+        super().startService()
+        modules, settings, configError = self._readSettings()
+        self.settings = settings
+        self.handler = RequestHandler(self.paths.spoolTmp, self.spoolRoot,
+                                      settings["max_in_flight"])
+        self.threads = BoundedThreads(self.reactor, settings["threads"],
+                                      settings["thread_queue"])
+        self.context = Context(self.reactor, self.paths,
+                               CourierConfig(self.paths.sysconfdir), modules,
+                               self.stateDir, self.threads, self.resolvers)
+        self._listen(settings["request_timeout"])
+        if self.watchStdin:
+            self._watchStdin()
+        if configError is not None:
+            d = defer.fail(configError)
+        else:
+            d = loader.buildChain(self.chainPath, modules, self.context,
+                                  settings)
+        d.addCallbacks(self._chainReady, self._chainBroken)
+        d.addBoth(self._signalReady)
+
+    def _readSettings(self):
+        try:
+            modules = ModulesConfig.read(self.modulesPath)
+            return modules, loader.daemonSettings(modules), None
+        except ConfigError as e:
+            return (ModulesConfig(self.modulesPath),
+                    loader.daemonSettings(ModulesConfig()), e)
+
+    def _listen(self, requestTimeout):
+        directory, name = os.path.split(self.socketPath)
+        hidden = os.path.join(directory, "." + name)
+        for stale in (self.socketPath, hidden, otherFilterDir(self.socketPath)):
+            if stale:
+                _unlink(stale)
+        factory = RequestFactory(self.handler, self.reactor, requestTimeout)
+        self.port = self.reactor.listenUNIX(hidden, factory, mode=0o660,
+                                            backlog=LISTEN_BACKLOG)
+        os.chmod(hidden, 0o660)
+        self._setGroup(hidden)
+        os.rename(hidden, self.socketPath)
+        self.log.info("listening on {path}", path=self.socketPath)
+
+    def _setGroup(self, path):
+        try:
+            gid = grp.getgrnam(self.paths.mailgroup).gr_gid
+        except KeyError:
+            return
+        if os.stat(path).st_gid == gid:
+            return
+        try:
+            os.chown(path, -1, gid)
+        except PermissionError:
+            self.log.warn("cannot give {path} to group {group}: Courier may "
+                          "not be able to connect", path=path,
+                          group=self.paths.mailgroup)
+
+    def _watchStdin(self):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        stdio.StandardIO(StdinWatcher(self._stdinClosed), stdin=0,
+                         stdout=devnull, reactor=self.reactor)
+
+    def _stdinClosed(self):
+        self.log.info("stdin closed by courierfilter: shutting down")
+        if self.reactor.running:
+            self.reactor.stop()
+
+    def _chainReady(self, chain):
+        self.log.info("filter chain ready: {names}",
+                      names=" ".join(e.name for e in chain.entries) or
+                      "(empty: every message gets 200 Ok)")
+        self.handler.setChain(chain)
+
+    def _chainBroken(self, failure):
+        if failure.check(ConfigError):
+            reason = str(failure.value)
+            self.log.error("configuration error, every message will get a "
+                           "temporary failure until it is fixed: {reason}",
+                           reason=reason)
+        else:
+            reason = f"unexpected start-up error: {failure.value}"
+            self.log.failure("start-up failed, every message will get a "
+                             "temporary failure", failure)
+        self.handler.setChain(StaticChain(CONFIG_ERROR, reason))
+
+    def _signalReady(self, _):
+        if self.closeStartupPipe:
+            self.closeStartupPipe = False
+            os.close(3)
+        self.ready.callback(None)
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        super().stopService()
+        if self.port is not None:
+            yield self.port.stopListening()
+            _unlink(self.socketPath)
+            self.port = None
+        deadline = self.settings["message_deadline"] + 5
+        abandoned = yield self.handler.drain(self.reactor, deadline)
+        if abandoned:
+            self.log.warn("{count} messages still in flight at exit",
+                          count=abandoned)
+        yield self.context.close()
+        self.threads.stop()

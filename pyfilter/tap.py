@@ -1,0 +1,92 @@
+"""
+C{twistd pyfilter}: options and service construction.
+"""
+
+import os
+
+from twisted.python import usage
+
+from pyfilter.service import isStartupPipe
+
+#: Checked when twistd loads this module, before the reactor exists.
+STARTUP_PIPE = isStartupPipe()
+
+
+def firstExisting(candidates):
+    for path in candidates:
+        if os.path.exists(path):
+            return path
+    return candidates[0]
+
+
+def parseResolver(value):
+    """
+    Check a C{HOST:PORT} (or C{[v6]:PORT}, or C{HOST} for port 53) value.
+    """
+    host, sep, port = value.rpartition(":")
+    if not sep or (":" in host and not host.startswith("[")):
+        host, port = value, "53"
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise usage.UsageError(f"--resolver wants HOST:PORT, got {value!r}")
+    return f"{host}:{port}"
+
+
+class Options(usage.Options):
+    synopsis = "[options]"
+    longdesc = ("Run pyfilter as a Courier global filter (courierfilter). "
+                "Normally started by Courier's courierfilter; see "
+                "`pyfilter courier-install`.")
+    optParameters = [
+        ["config", None, None, "chain file (pythonfilter.conf format) "
+         "[default: /etc/pyfilter.conf, else /etc/pythonfilter.conf]"],
+        ["modules-config", None, None, "filter settings (pythonfilter-"
+         "modules.conf format) [default: /etc/pyfilter-modules.conf, else "
+         "/etc/pythonfilter-modules.conf]"],
+        ["courier-sysconf", None, None, "Courier's configuration directory "
+         "[default: from courier-config, else /etc/courier]"],
+        ["socket", None, None, "socket path [default: "
+         "<localstatedir>/allfilters/pyfilter]"],
+        ["state-dir", None, "/var/lib/pyfilter", "directory for state"],
+        ["courier-spool", None, None, "requests may only name files under "
+         "this directory [default: Courier's localstatedir]"],
+    ]
+    optFlags = [
+        ["selective", None, "listen in Courier's filters/ directory (mail "
+         "recipients may opt out) instead of allfilters/"],
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self["resolvers"] = []
+
+    def opt_resolver(self, value):
+        """
+        DNS server HOST:PORT to use instead of /etc/resolv.conf (repeatable)
+        """
+        self["resolvers"].append(parseResolver(value))
+
+    def postOptions(self):
+        if self["config"] is None:
+            self["config"] = firstExisting(
+                ["/etc/pyfilter.conf", "/etc/pythonfilter.conf"])
+        if self["modules-config"] is None:
+            self["modules-config"] = firstExisting(
+                ["/etc/pyfilter-modules.conf", "/etc/pythonfilter-modules.conf"])
+
+
+def makeService(options, reactor=None):
+    from pyfilter.courierpaths import discover
+    from pyfilter.service import FilterService
+    if reactor is None:
+        from twisted.internet import reactor
+    paths = discover().overriding(sysconfdir=options["courier-sysconf"])
+    socketPath = options["socket"] or os.path.join(
+        paths.filtersDir if options["selective"] else paths.allfiltersDir,
+        "pyfilter")
+    return FilterService(
+        reactor, paths, socketPath, options["config"],
+        options["modules-config"], options["state-dir"],
+        options["courier-spool"] or paths.localstatedir,
+        resolvers=tuple(options["resolvers"]),
+        closeStartupPipe=STARTUP_PIPE)

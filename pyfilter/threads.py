@@ -1,0 +1,64 @@
+"""
+A bounded pool for blocking code (legacy C{do_filter} modules, pyspf).
+
+At most C{size} calls run at once and at most C{queued} wait; beyond that a
+call fails at once with L{PoolBusy} rather than queueing without limit.  A
+call counts until its thread really returns, so calls abandoned by a timeout
+but still stuck in their thread keep their place: a hung module fills the
+pool only up to its bound and is answered 451 from then on, instead of
+piling up threads.
+"""
+
+from twisted.internet import defer
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+
+class PoolBusy(Exception):
+    """
+    Every thread is busy and the wait queue is full.
+    """
+
+
+class BoundedThreads:
+    def __init__(self, reactor, size=8, queued=64, name="pyfilter"):
+        self.reactor = reactor
+        self.size = size
+        self.limit = size + queued
+        self.inUse = 0
+        self.pool = ThreadPool(minthreads=0, maxthreads=size, name=name)
+        self._started = False
+
+    def start(self):
+        if not self._started:
+            self._started = True
+            self.pool.start()
+
+    def stop(self):
+        if self._started:
+            self._started = False
+            self.pool.stop()
+
+    def run(self, function, *args, **kwargs):
+        """
+        Call C{function(*args, **kwargs)} in a pool thread.
+
+        @return: a Deferred with its result; it fails with L{PoolBusy} at
+            once when the pool and its queue are full.
+        """
+        if self.inUse >= self.limit:
+            return defer.fail(PoolBusy(
+                f"{self.inUse} calls already running or waiting"))
+        self.start()
+        self.inUse += 1
+
+        def work():
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.reactor.callFromThread(self._release)
+
+        return deferToThreadPool(self.reactor, self.pool, work)
+
+    def _release(self):
+        self.inUse -= 1

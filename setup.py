@@ -1,0 +1,23 @@
+from setuptools import setup
+
+setup(
+    name="pyfilter",
+    version="0.1.0",
+    description="Asynchronous mail policy daemon for the Courier MTA",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=["pyfilter", "pyfilter.compat", "pyfilter.compat.courier",
+              "filters", "twisted.plugins"],
+    package_data={"twisted.plugins": ["pyfilter_plugin.py"]},
+    install_requires=[
+        "twisted>=22.10",
+        "ldaptor",
+        "txpostgres",
+        "psycopg2-binary",
+        "pyspf",
+        "dnspython",
+    ],
+    entry_points={"console_scripts": ["pyfilter = pyfilter.cli:main"]},
+)
