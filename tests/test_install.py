@@ -1,0 +1,363 @@
+"""
+Tests for pyfilter.install (pyfilter courier-install), in temporary
+directories with a fake command runner: no real Courier.
+"""
+
+import grp
+import io
+import os
+import pwd
+import socket
+import stat
+import subprocess
+
+from twisted.trial import unittest
+
+from pyfilter import install
+from pyfilter.courierpaths import CourierPaths
+
+
+class FakeRun:
+    """
+    Records commands; answers from C{answer(argv)} -> (returncode, stdout,
+    stderr), or success with no output.
+    """
+
+    def __init__(self, answer=None):
+        self.calls = []
+        self.answer = answer or (lambda argv: None)
+
+    def __call__(self, argv, timeout=install.COMMAND_TIMEOUT, cwd="/"):
+        self.calls.append(list(argv))
+        answer = self.answer(argv)
+        if answer is None:
+            if argv[-2:-1] == ["-c"] and "getPlugins" in argv[-1]:
+                answer = (0, "web\npyfilter\n", "")
+            else:
+                answer = (0, "", "")
+        return subprocess.CompletedProcess(argv, *answer)
+
+    def programs(self):
+        return [os.path.basename(call[0]) for call in self.calls]
+
+
+class InstallerMixin:
+
+    def setUp(self):
+        self.root = self.mktemp()
+        for sub in ("sysconf/filters/active", "spool/allfilters", "sbin",
+                    "filters", "run", "venv/bin"):
+            os.makedirs(os.path.join(self.root, sub))
+        self.paths = CourierPaths(
+            sysconfdir=self.path("sysconf"), localstatedir=self.path("spool"),
+            bindir=self.path("bin"), sbindir=self.path("sbin"),
+            libexecdir=self.path("libexec"),
+            mailuser=pwd.getpwuid(os.getuid()).pw_name,
+            mailgroup=grp.getgrgid(os.getgid()).gr_name)
+        self.python = self.path("venv/bin/python")
+        for program in ("python", "twistd"):
+            with open(self.path("venv/bin", program), "w") as f:
+                f.write("#!/bin/sh\n")
+            os.chmod(self.path("venv/bin", program), 0o755)
+        self.config = self.path("pyfilter.conf")
+        with open(self.config, "w") as f:
+            f.write("attachments\n")
+        self.said = []
+        self.run = FakeRun()
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    def installer(self, socketWait=0):
+        return install.Installer(self.paths, filtersDir=self.path("filters"),
+                                 pidDir=self.path("run"), out=self.said.append,
+                                 run=self.run, socketWait=socketWait)
+
+    def markCourierfilterRunning(self):
+        with open(self.path("run", "courierfilter.pid"), "w") as f:
+            f.write(f"{os.getpid()}\n")
+
+
+class WrapperTextTests(unittest.TestCase):
+
+    def test_execsTwistdWithAbsolutePaths(self):
+        """The wrapper execs twistd in the foreground with no pid or log file and the given paths."""
+        text = install.wrapperText("/opt/pf/bin/twistd", "/etc/pyfilter.conf",
+                                   "/etc/pyfilter-modules.conf",
+                                   "/var/lib/pyfilter")
+        self.assertTrue(text.startswith("#!/bin/sh\n"))
+        self.assertEqual(
+            text.splitlines()[-1],
+            "exec /opt/pf/bin/twistd --nodaemon --pidfile= --logfile=- "
+            "pyfilter --config /etc/pyfilter.conf --modules-config "
+            "/etc/pyfilter-modules.conf --state-dir /var/lib/pyfilter")
+
+    def test_quotesArguments(self):
+        """Paths and extra arguments with shell metacharacters are quoted."""
+        text = install.wrapperText("/opt/my venv/bin/twistd", "/etc/a;b",
+                                   "/etc/m", "/var/s",
+                                   ["--resolver", "127.0.0.1:5353", "$x"])
+        self.assertIn("exec '/opt/my venv/bin/twistd' ", text)
+        self.assertIn(" --config '/etc/a;b' ", text)
+        self.assertTrue(text.endswith(
+            " --resolver 127.0.0.1:5353 '$x'\n"))
+
+
+class ParseArgumentsTests(unittest.TestCase):
+
+    def test_defaults(self):
+        """Without options the reference-like default paths and the running interpreter are used."""
+        options = install.parseArguments([])
+        self.assertEqual(
+            (options.name, options.config, options.modules_config,
+             options.state_dir, options.extra, options.no_start),
+            ("pyfilter", "/etc/pyfilter.conf", "/etc/pyfilter-modules.conf",
+             "/var/lib/pyfilter", [], False))
+
+    def test_extraArgumentsAfterDoubleDash(self):
+        """Everything after -- goes to twistd pyfilter untouched."""
+        options = install.parseArguments(
+            ["--name", "pf2", "--no-start", "--", "--resolver", "1.2.3.4",
+             "--name"])
+        self.assertEqual((options.name, options.no_start, options.extra),
+                         ("pf2", True, ["--resolver", "1.2.3.4", "--name"]))
+
+    def test_badName(self):
+        """A filter name with a slash or a leading dot is refused."""
+        self.patch(install.sys, "stderr", io.StringIO())
+        for name in ("a/b", ".hidden"):
+            self.assertRaises(SystemExit, install.parseArguments,
+                              ["--name", name])
+
+
+class CourierPidDirTests(unittest.TestCase):
+
+    def test_fromConfigureArguments(self):
+        """The pid directory comes from courier-config's --with-piddir."""
+        run = FakeRun(lambda argv: (
+            0, "prefix=/usr\nconfigure_args=\"'--prefix=/usr' "
+               "'--with-piddir=/var/run/courier' '--x'\"\n", ""))
+        self.assertEqual(install.courierPidDir(run=run), "/var/run/courier")
+
+    def test_default(self):
+        """Without --with-piddir, /run/courier is assumed."""
+        run = FakeRun(lambda argv: (0, "prefix=/usr\n", ""))
+        self.assertEqual(install.courierPidDir(run=run), "/run/courier")
+
+
+class ProcessAliveTests(unittest.TestCase):
+
+    def test_alive(self):
+        """A pid file naming a running process is alive."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        self.assertTrue(install.processAlive(path))
+
+    def test_missingOrGarbage(self):
+        """A missing pid file or one without a number is not alive."""
+        path = self.mktemp()
+        self.assertFalse(install.processAlive(path))
+        with open(path, "w") as f:
+            f.write("nonsense\n")
+        self.assertFalse(install.processAlive(path))
+
+
+class WaitUntilTests(unittest.TestCase):
+
+    def test_givesUpAtTheDeadline(self):
+        """waitUntil polls until its timeout and then reports failure."""
+        now = [0.0]
+        sleeps = []
+
+        def sleep(seconds):
+            sleeps.append(seconds)
+            now[0] += seconds
+
+        self.assertFalse(install.waitUntil(lambda: False, 1, interval=0.25,
+                                           clock=lambda: now[0], sleep=sleep))
+        self.assertEqual(sleeps, [0.25] * 4)
+
+    def test_stopsWhenTrue(self):
+        """waitUntil returns as soon as the condition holds."""
+        answers = iter([False, True])
+        self.assertTrue(install.waitUntil(lambda: next(answers), 10,
+                                          sleep=lambda s: None))
+
+
+class InstallTests(InstallerMixin, unittest.TestCase):
+
+    def test_noStartWritesWrapperAndStateDir(self):
+        """With --no-start the wrapper and state directory are made and nothing is activated."""
+        stateDir = self.path("state", "pyfilter")
+        self.installer().install("pyfilter", self.python, self.config,
+                                 self.path("modules.conf"), stateDir,
+                                 ["--resolver", "127.0.0.1:5353"], start=False)
+        wrapper = self.path("filters", "pyfilter")
+        with open(wrapper) as f:
+            self.assertEqual(f.read(), install.wrapperText(
+                self.path("venv/bin/twistd"), self.config,
+                self.path("modules.conf"), stateDir,
+                ["--resolver", "127.0.0.1:5353"]))
+        self.assertEqual(stat.S_IMODE(os.stat(wrapper).st_mode), 0o755)
+        status = os.stat(stateDir)
+        self.assertEqual((stat.S_IMODE(status.st_mode), status.st_uid),
+                         (0o750, os.getuid()))
+        self.assertNotIn("filterctl", self.run.programs())
+        self.assertIn([self.python, "-c", install.PLUGIN_CACHE_SCRIPT],
+                      self.run.calls)
+        self.assertFalse(os.path.exists(self.path("filters", ".pyfilter.new")))
+
+    def test_checksAsTheMailUser(self):
+        """The interpreter, twistd, the pyfilter import and the config are checked as the mail user."""
+        self.installer().install("pyfilter", self.python, self.config,
+                                 self.path("absent.conf"), self.path("state"),
+                                 start=False)
+        asUser = [call[4:] for call in self.run.calls
+                  if call[:4] == ["runuser", "-u", self.paths.mailuser, "--"]]
+        self.assertEqual(asUser, [
+            ["test", "-x", self.python],
+            ["test", "-x", self.path("venv/bin/twistd")],
+            [self.python, "-c", install.IMPORT_SCRIPT],
+            ["test", "-r", self.config]])
+        self.assertIn("note: " + self.path("absent.conf")
+                      + " does not exist; every filter runs with its defaults",
+                      self.said)
+
+    def test_refusesInterpreterTheMailUserCannotRun(self):
+        """An interpreter the mail user cannot execute is refused with the reason and nothing is written."""
+        self.run.answer = lambda argv: (
+            (1, "", "") if argv[-3:] == ["test", "-x", self.python] else None)
+        error = self.assertRaises(
+            install.InstallError, self.installer().install, "pyfilter",
+            self.python, self.config, self.path("m"), self.path("state"),
+            start=False)
+        self.assertIn(f"cannot execute {self.python}", str(error))
+        self.assertIn("/usr/bin/python3", str(error))
+        self.assertEqual(os.listdir(self.path("filters")), [])
+        self.assertFalse(os.path.exists(self.path("state")))
+
+    def test_refusesVenvWithoutTwistd(self):
+        """An interpreter without twistd beside it is refused."""
+        os.unlink(self.path("venv/bin/twistd"))
+        error = self.assertRaises(
+            install.InstallError, self.installer().install, "pyfilter",
+            self.python, self.config, self.path("m"), self.path("state"))
+        self.assertIn("no twistd next to", str(error))
+
+    def test_refusesFailedImport(self):
+        """When the mail user cannot import pyfilter, the last error line is shown."""
+        self.run.answer = lambda argv: (
+            (1, "", "Traceback\nModuleNotFoundError: No module named "
+                    "'pyfilter'\n") if install.IMPORT_SCRIPT in argv else None)
+        error = self.assertRaises(
+            install.InstallError, self.installer().install, "pyfilter",
+            self.python, self.config, self.path("m"), self.path("state"))
+        self.assertIn("No module named 'pyfilter'", str(error))
+
+    def test_refusesMissingConfig(self):
+        """A chain file that does not exist is refused."""
+        error = self.assertRaises(
+            install.InstallError, self.installer().install, "pyfilter",
+            self.python, self.path("nope.conf"), self.path("m"),
+            self.path("state"))
+        self.assertIn("nope.conf does not exist", str(error))
+
+    def test_refusesVenvWithoutPlugin(self):
+        """A venv whose twistd lists no pyfilter plugin is refused."""
+        self.run.answer = lambda argv: (
+            (0, "web\n", "") if install.PLUGIN_CACHE_SCRIPT in argv else None)
+        error = self.assertRaises(
+            install.InstallError, self.installer().install, "pyfilter",
+            self.python, self.config, self.path("m"), self.path("state"))
+        self.assertIn("no pyfilter plugin", str(error))
+
+    def test_existingStateDirGivenToMailUser(self):
+        """An existing state directory is kept and not reported as created."""
+        os.makedirs(self.path("state"))
+        self.installer().install("pyfilter", self.python, self.config,
+                                 self.path("m"), self.path("state"),
+                                 start=False)
+        self.assertFalse([line for line in self.said if "created" in line])
+
+
+class ActivateTests(InstallerMixin, unittest.TestCase):
+
+    def listen(self, name):
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(server.close)
+        server.bind(self.path("spool", "allfilters", name))
+        server.listen(5)
+
+    def test_startsAndWaitsForSocket(self):
+        """A new filter is started with filterctl and reported once its socket answers."""
+        self.markCourierfilterRunning()
+        self.listen("pyfilter")
+        self.installer().activate("pyfilter")
+        self.assertEqual(self.run.calls,
+                         [[self.path("sbin", "filterctl"), "start",
+                           "pyfilter"]])
+        self.assertEqual(self.said[-1], "pyfilter is listening on "
+                         + self.path("spool", "allfilters", "pyfilter"))
+
+    def test_socketNeverAnswers(self):
+        """A filter whose socket does not answer in time is an error that points at syslog."""
+        self.markCourierfilterRunning()
+        error = self.assertRaises(install.InstallError,
+                                  self.installer().activate, "pyfilter")
+        self.assertIn("syslog", str(error))
+
+    def test_alreadyActiveRestartsCourierfilter(self):
+        """An active filter is restarted by restarting courierfilter."""
+        self.markCourierfilterRunning()
+        os.symlink(self.path("filters", "pyfilter"),
+                   self.path("sysconf/filters/active/pyfilter"))
+        self.listen("pyfilter")
+        self.installer().activate("pyfilter")
+        courierfilter = self.path("sbin", "courierfilter")
+        self.assertEqual(self.run.calls, [[courierfilter, "stop"],
+                                          [courierfilter, "start"]])
+        self.assertIn("already active", self.said[0])
+
+    def test_courierfilterNotRunning(self):
+        """Without a running courierfilter the filter is only linked and the admin is told."""
+        self.installer().activate("pyfilter")
+        self.assertEqual(self.run.programs(), ["filterctl"])
+        self.assertIn("courierfilter is not running", self.said[-1])
+
+    def test_filterctlFailure(self):
+        """A failing filterctl is reported with its error output."""
+        self.run.answer = lambda argv: (1, "", "ln: File exists\n")
+        error = self.assertRaises(install.InstallError,
+                                  self.installer().activate, "pyfilter")
+        self.assertIn("ln: File exists", str(error))
+
+
+class RemoveTests(InstallerMixin, unittest.TestCase):
+
+    def test_stopsAndRemoves(self):
+        """Removing an active filter stops it with filterctl and deletes the wrapper."""
+        wrapper = self.path("filters", "pyfilter")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\n")
+        os.symlink(wrapper, self.path("sysconf/filters/active/pyfilter"))
+        self.installer().remove("pyfilter")
+        self.assertEqual(self.run.calls, [[self.path("sbin", "filterctl"),
+                                           "stop", "pyfilter"]])
+        self.assertFalse(os.path.exists(wrapper))
+
+    def test_notInstalled(self):
+        """Removing a filter that is not installed runs nothing and says so."""
+        self.installer().remove("pyfilter")
+        self.assertEqual(self.run.calls, [])
+        self.assertIn("was not installed", self.said[-1])
+
+
+class MainTests(unittest.TestCase):
+
+    def test_refusesNonRoot(self):
+        """courier-install run by another user than root exits 1 with a message."""
+        self.patch(install.os, "geteuid", lambda: 1000)
+        self.patch(install.sys, "stderr", io.StringIO())
+        self.assertEqual(install.main(["--no-start"]), 1)
+        self.assertIn("must run as root", install.sys.stderr.getvalue())
