@@ -1,0 +1,1 @@
+"""pyfilter's filters, one module per chain name."""
