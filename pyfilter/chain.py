@@ -14,8 +14,6 @@ within the per-message deadline each give a 451 temporary failure and a log
 line naming the filter and the message.
 """
 
-import time
-
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -100,11 +98,14 @@ class _Run:
         self.observe = observe
         self.index = 0
         self.bypass = set()
-        self.started = time.monotonic()
+        self.started = chain.reactor.seconds()
         self.result = defer.Deferred(self._cancelled)
         self.pending = None
         self.timer = None
         self.timedOut = None
+
+    def _now(self):
+        return self.chain.reactor.seconds()
 
     def start(self):
         self._next()
@@ -118,7 +119,7 @@ class _Run:
             if entry.name in self.bypass:
                 self._observe(entry, SKIPPED, 0.0)
                 continue
-            began = time.monotonic()
+            began = self._now()
             try:
                 outcome = entry.filter.consider(self.message)
             except Exception:
@@ -167,7 +168,7 @@ class _Run:
                     "filter {filter} timed out after {seconds}s on message "
                     "{messageId}", filter=entry.name, seconds=entry.timeout,
                     messageId=self.message.messageId)
-                self._observe(entry, "timeout", time.monotonic() - began)
+                self._observe(entry, "timeout", self._now() - began)
                 self._finish(entry, Reply(
                     "451", "4.3.0 " + FILTER_TIMED_OUT.format(entry.name)))
             else:
@@ -176,14 +177,14 @@ class _Run:
                     "(waiting for {filter})", filter=entry.name,
                     seconds=self.chain.deadline,
                     messageId=self.message.messageId)
-                self._observe(entry, "deadline", time.monotonic() - began)
+                self._observe(entry, "deadline", self._now() - began)
                 self._finish(entry, DEADLINE)
             return None
         self._failed(entry, failure, began)
         return None
 
     def _failed(self, entry, failure, began):
-        self._observe(entry, "error", time.monotonic() - began)
+        self._observe(entry, "error", self._now() - began)
         if failure.check(ControlFileError):
             self.chain.log.warn("filter {filter}, message {messageId}: {error}",
                                 filter=entry.name, error=failure.value,
@@ -207,7 +208,7 @@ class _Run:
                 f"filter answered {type(outcome).__name__}, not a Reply")),
                 began)
             return True
-        self._observe(entry, outcome, time.monotonic() - began)
+        self._observe(entry, outcome, self._now() - began)
         if outcome is None:
             return False
         if entry.bypass and outcome.digit == "2":

@@ -1,0 +1,194 @@
+import os
+
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from pyfilter.chain import Chain
+from pyfilter.handler import BAD_REQUEST, BUSY, REFUSED_PATH, RequestHandler
+from pyfilter.protocol import MAX_PATHS, RequestFactory
+from pyfilter.reply import CONTROL_FAILURE, OK, Reply
+from tests.helpers import samplePaths
+
+
+class Recorder:
+    """A chain that records messages and answers a Deferred per message."""
+
+    entries = []
+
+    def __init__(self):
+        self.messages = []
+        self.deferreds = []
+
+    def decide(self, message, observe=None):
+        self.messages.append(message)
+        d = defer.Deferred()
+        self.deferreds.append(d)
+        return d
+
+
+class ProtocolTests(SynchronousTestCase):
+    def setUp(self):
+        self.clock = Clock()
+        dataPath, controlPaths = samplePaths("a-plain")
+        self.spool = os.path.dirname(os.path.dirname(dataPath))
+        self.dataPath, self.controlPaths = dataPath, controlPaths
+        self.handler = RequestHandler(os.path.join(self.spool, "tmp"),
+                                      self.spool)
+        self.handler.setChain(Chain([], self.clock))
+        self.factory = RequestFactory(self.handler, self.clock, 30)
+
+    def connect(self):
+        protocol = self.factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        return protocol, transport
+
+    def request(self, *paths):
+        return "".join(p + "\n" for p in paths).encode() + b"\n"
+
+    def test_request(self):
+        """A complete request is answered once and the connection closed."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(self.request(self.dataPath, *self.controlPaths))
+        self.assertEqual(transport.value(), OK.toBytes())
+        self.assertTrue(transport.disconnecting)
+
+    def test_requestInPieces(self):
+        """A request split over many writes is framed correctly."""
+        protocol, transport = self.connect()
+        for byte in self.request(self.dataPath, *self.controlPaths):
+            protocol.dataReceived(bytes([byte]))
+        self.assertEqual(transport.value(), OK.toBytes())
+
+    def test_relativePaths(self):
+        """Relative paths are taken from Courier's tmp directory."""
+        chain = Recorder()
+        self.handler.setChain(chain)
+        protocol, transport = self.connect()
+        relative = [os.path.relpath(p, os.path.join(self.spool, "tmp"))
+                    for p in [self.dataPath] + self.controlPaths]
+        protocol.dataReceived(self.request(*relative))
+        self.assertEqual(chain.messages[0].dataPath, self.dataPath)
+
+    def test_emptyRequest(self):
+        """An empty first line gets 451, not silence."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(b"\n")
+        self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
+        self.assertTrue(transport.disconnecting)
+
+    def test_noControlFile(self):
+        """A request naming only a data file is refused."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(self.request(self.dataPath))
+        self.assertEqual(transport.value(), REFUSED_PATH.toBytes())
+
+    def test_lineTooLong(self):
+        """An over-long line gets 451."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(b"/" + b"a" * 10000 + b"\n")
+        self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
+
+    def test_tooManyPaths(self):
+        """More paths than the bound get 451."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(b"x\n" * (MAX_PATHS + 1))
+        self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
+
+    def test_requestTimeout(self):
+        """A client that never finishes its request gets 451 in time."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(self.dataPath.encode() + b"\n")
+        self.clock.advance(29)
+        self.assertEqual(transport.value(), b"")
+        self.clock.advance(2)
+        self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_idleTimeout(self):
+        """A connection that sends nothing is closed in time."""
+        protocol, transport = self.connect()
+        self.clock.advance(31)
+        self.assertTrue(transport.disconnecting)
+
+    def test_pathOutsideSpool(self):
+        """Paths outside the spool are refused."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(self.request("/etc/passwd", "/etc/passwd"))
+        self.assertEqual(transport.value(), REFUSED_PATH.toBytes())
+
+    def test_dotDotOutsideSpool(self):
+        """Relative paths climbing out of the spool are refused."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(self.request("../../../../etc/passwd",
+                                           "../../../../etc/passwd"))
+        self.assertEqual(transport.value(), REFUSED_PATH.toBytes())
+
+    def test_symlinkOutsideSpool(self):
+        """A symbolic link inside the spool pointing outside is refused."""
+        spool = os.path.abspath(self.mktemp())
+        os.makedirs(os.path.join(spool, "tmp"))
+        link = os.path.join(spool, "tmp", "D1")
+        os.symlink("/etc/passwd", link)
+        handler = RequestHandler(os.path.join(spool, "tmp"), spool)
+        handler.setChain(Chain([], self.clock))
+        reply = self.successResultOf(handler.handle([link.encode()] * 2))
+        self.assertEqual(reply, REFUSED_PATH)
+
+    def test_missingControlFile(self):
+        """A control file that vanished gets the reference's 451."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(self.request(
+            self.dataPath, os.path.join(self.spool, "tmp", "gone")))
+        self.assertEqual(transport.value(), CONTROL_FAILURE.toBytes())
+
+    def test_replyAfterClientGone(self):
+        """A client gone before the answer does not break the daemon."""
+        chain = Recorder()
+        self.handler.setChain(chain)
+        protocol, transport = self.connect()
+        protocol.dataReceived(self.request(self.dataPath, *self.controlPaths))
+        protocol.connectionLost(None)
+        chain.deferreds[0].callback(Reply("554", "no"))
+        self.assertEqual(self.handler.inFlight, set())
+
+    def test_busy(self):
+        """Beyond the in-flight bound new messages get 451 at once."""
+        chain = Recorder()
+        handler = RequestHandler(os.path.join(self.spool, "tmp"), self.spool,
+                                 maxInFlight=2)
+        handler.setChain(chain)
+        paths = [p.encode() for p in [self.dataPath] + self.controlPaths]
+        handler.handle(paths)
+        handler.handle(paths)
+        self.assertEqual(self.successResultOf(handler.handle(paths)), BUSY)
+        chain.deferreds[0].callback(OK)
+        self.assertEqual(len(handler.inFlight), 1)
+
+    def test_waitsForChain(self):
+        """Requests arriving before the chain is ready wait for it."""
+        handler = RequestHandler(os.path.join(self.spool, "tmp"), self.spool)
+        d = handler.handle([p.encode() for p in
+                            [self.dataPath] + self.controlPaths])
+        self.assertNoResult(d)
+        handler.setChain(Chain([], self.clock))
+        self.assertEqual(self.successResultOf(d), OK)
+
+    def test_drain(self):
+        """Drain waits for messages in flight, bounded by its timeout."""
+        chain = Recorder()
+        self.handler.setChain(chain)
+        paths = [p.encode() for p in [self.dataPath] + self.controlPaths]
+        self.handler.handle(paths)
+        self.handler.handle(paths)
+        drained = self.handler.drain(self.clock, 10)
+        chain.deferreds[0].callback(OK)
+        self.assertNoResult(drained)
+        chain.deferreds[1].callback(OK)
+        self.assertEqual(self.successResultOf(drained), 0)
+        self.handler.handle(paths)
+        drained = self.handler.drain(self.clock, 10)
+        self.clock.advance(10)
+        self.assertEqual(self.successResultOf(drained), 1)
