@@ -1,0 +1,14 @@
+"""
+A pyfilter-style filter on the Python path that always raises, for the
+`pyfilter check` tests.
+"""
+
+from pyfilter.filter import Filter
+
+
+class Fails(Filter):
+    def consider(self, message):
+        raise RuntimeError("always fails")
+
+
+FILTER = Fails

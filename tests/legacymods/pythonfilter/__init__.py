@@ -1,0 +1,3 @@
+"""
+Where the reference's admins drop their own filter modules.
+"""
