@@ -5,9 +5,10 @@ L{CourierConfig} reads the files in Courier's sysconfdir (C{me},
 C{defaultdomain}, C{locals}, C{hosteddomains}, C{aliases}, C{smtpaccess},
 ...).  Every answer comes from an in-memory table that is rebuilt only when
 its files change: each call compares the files' C{os.stat} (inode, size,
-mtime) with those seen at the last read, which is cheap; a file modified
-within the last two seconds is read again on the next call, so that a second
-change within the file system's timestamp granularity is never missed.
+mtime, ctime) with those seen at the last read, which is cheap; a table
+read within two seconds of its file's last modification is read once more
+two seconds later, so that a second change within the file system's
+timestamp granularity is not missed.
 
 The compiled C{.dat} tables (C{smtpaccess.dat}, C{hosteddomains.dat},
 C{aliases.dat}) are GDBM databases, read with C{dbm.gnu}.  When this Python
@@ -42,14 +43,14 @@ _NETBLOCK = re.compile(r"^([a-fA-F0-9:.]+[-/][a-fA-F0-9:.]+)\s+(.*)$")
 
 def _statKey(path):
     """
-    What identifies a version of C{path}: inode, device, size, mtime; or
-    C{None} when it does not exist.
+    What identifies a version of C{path}: inode, device, size, mtime,
+    ctime; or C{None} when it does not exist.
     """
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _sourceFiles(path, skip=lambda name: False):
@@ -98,7 +99,7 @@ def _skipMakedat(name):
     """
     Files that Courier's makedat leaves out of a source directory.
     """
-    return name.endswith("~") or re.search(r"\.dpkg-[a-z]*$", name)
+    return name.endswith("~") or bool(re.search(r"\.dpkg-[a-z]*$", name))
 
 
 def _skipDotFiles(name):
@@ -112,7 +113,8 @@ class _Watched:
     """
     A value computed from some files, computed again when their stat
     changes.  A value computed while the newest file was too recent for its
-    mtime to tell later changes apart is computed again on the next call.
+    mtime to show a later change is computed once more, L{SETTLE_SECONDS}
+    later (a file dated in the future thus costs one read per period).
     """
 
     def __init__(self, now, paths, compute):
@@ -120,17 +122,20 @@ class _Watched:
         self.paths = paths
         self.compute = compute
         self.signature = None
+        self.readAt = None
         self.trusted = False
         self.value = None
 
     def get(self):
         signature = tuple((path, _statKey(path)) for path in self.paths())
-        if signature != self.signature or not self.trusted:
-            now = self.now()
-            self.value = self.compute()
-            self.signature = signature
-            newest = max((key[3] for _, key in signature if key), default=0)
-            self.trusted = now >= newest / 1e9 + SETTLE_SECONDS
+        if signature == self.signature and (
+                self.trusted or self.now() < self.readAt + SETTLE_SECONDS):
+            return self.value
+        self.readAt = self.now()
+        self.value = self.compute()
+        self.signature = signature
+        newest = max((key[3] for _, key in signature if key), default=0)
+        self.trusted = self.readAt >= newest / 1e9 + SETTLE_SECONDS
         return self.value
 
 
@@ -218,8 +223,17 @@ def accessKeys(ip):
     """
     if ip.version == 6 and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    count = 4 if ip.version == 4 else 8
-    return [_addressKey(ip, parts) for parts in range(count, 0, -1)] + ["*"]
+    if ip.version == 6:
+        exploded = ip.exploded
+        return [":" + exploded[:5 * parts - 1]
+                for parts in range(8, 0, -1)] + ["*"]
+    key = str(ip)
+    keys = [key]
+    while "." in key:
+        key = key.rpartition(".")[0]
+        keys.append(key)
+    keys.append("*")
+    return keys
 
 
 def parseAliases(lines, defaultDomain):
@@ -228,7 +242,8 @@ def parseAliases(lines, defaultDomain):
     target, target}, continuation lines start with white space, C{#}
     comments, C{:include:/path} reads targets from a file; unqualified names
     and targets get C{@defaultDomain}; domains are lower-cased; entries for
-    the same name are merged in order; names without targets are left out.
+    the same name are merged in order; names without targets are left out;
+    targets that are aliases are expanded.
     Program and file targets (C{|prog}, C{/path}) are kept as written.
 
     @return: address to list of target addresses.
@@ -254,7 +269,23 @@ def parseAliases(lines, defaultDomain):
         targets = [_qualify(target, defaultDomain) for target in targets]
         if name and targets:
             table.setdefault(_qualify(name, defaultDomain), []).extend(targets)
-    return table
+    return {name: _expandAlias(name, table, {name}) for name in table}
+
+
+def _expandAlias(name, table, expanding):
+    """
+    The final targets of alias C{name} as makealiases stores them: targets
+    that are aliases replaced by their own targets, an alias naming itself
+    kept as an address, loops cut, duplicates dropped.  (In a loop of
+    aliases, the targets' order may differ from Courier's.)
+    """
+    targets = []
+    for target in table[name]:
+        if target == name or target not in table:
+            targets.append(target)
+        elif target not in expanding:
+            targets.extend(_expandAlias(target, table, expanding | {target}))
+    return list(dict.fromkeys(targets))
 
 
 def _includedTargets(path):
@@ -282,7 +313,7 @@ def readGdbm(path):
     error when it cannot be read.
     """
     table = {}
-    db = gdbm.open(path, "r")
+    db = gdbm.open(path, "ru")
     try:
         key = db.firstkey()
         while key is not None:

@@ -19,13 +19,6 @@ from tests.test_courierconfig import compiledSysconf
 LOOP = Reply("501", "Mail loop - already have my Delivered-To: header.")
 
 
-def accessSysconf(testCase, source):
-    """
-    A sysconfdir whose smtpaccess table (compiled and source) is C{source}.
-    """
-    return compiledSysconf(testCase, {"smtpaccess/default": source})
-
-
 def makeAccessFilter(testCase, name, sysconfdir, modulesText=""):
     context = makeContext(testCase, sysconfdir=sysconfdir,
                           modulesText=modulesText)
