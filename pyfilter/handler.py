@@ -1,7 +1,7 @@
 """
 Turning one framed request into a reply: resolve and confine the paths,
-build the L{Message}, run the chain, and keep count of messages in flight so
-that shutdown can wait for them.
+build the L{Message}, run the chain; beyond a bound of messages in flight,
+answer "busy" at once.
 """
 
 import os
@@ -40,7 +40,6 @@ class RequestHandler:
         self.chain = None
         self.inFlight = set()
         self._waiting = []
-        self._idle = []
 
     def setChain(self, chain):
         self.chain = chain
@@ -102,27 +101,4 @@ class RequestHandler:
 
     def _finished(self, result, d):
         self.inFlight.discard(d)
-        if not self.inFlight:
-            idle, self._idle = self._idle, []
-            for waiter in idle:
-                waiter.callback(None)
         return result
-
-    def drain(self, reactor, timeout):
-        """
-        Wait until no message is in flight, at most C{timeout} seconds.
-
-        @return: a Deferred firing with the number of messages abandoned.
-        """
-        if not self.inFlight:
-            return defer.succeed(0)
-        waiter = defer.Deferred()
-        self._idle.append(waiter)
-        timer = reactor.callLater(timeout, waiter.cancel)
-
-        def done(result):
-            if timer.active():
-                timer.cancel()
-            return len(self.inFlight)
-
-        return waiter.addBoth(done)

@@ -5,8 +5,11 @@ Courier connects, writes the data file path, one or more control file
 paths and an empty line, then waits for one reply.  The protocol bounds the
 line length, the number of paths and the time the request may take; a
 malformed request gets a 451 reply and is closed.  The reply is written
-once and the connection closed.
+once and the connection closed.  The factory knows the open connections so
+that shutdown can wait until every reply has been delivered.
 """
+
+from twisted.internet import defer
 
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
@@ -24,6 +27,7 @@ class RequestProtocol(LineOnlyReceiver):
     log = Logger()
 
     def connectionMade(self):
+        self.factory.connections.add(self)
         self.paths = []
         self.answered = False
         self.timer = self.factory.reactor.callLater(
@@ -75,6 +79,7 @@ class RequestProtocol(LineOnlyReceiver):
 
     def connectionLost(self, reason):
         self._stopTimer()
+        self.factory.connectionClosed(self)
 
 
 class RequestFactory(Factory):
@@ -84,3 +89,32 @@ class RequestFactory(Factory):
         self.handler = handler
         self.reactor = reactor
         self.requestTimeout = requestTimeout
+        self.connections = set()
+        self._idle = []
+
+    def connectionClosed(self, protocol):
+        self.connections.discard(protocol)
+        if not self.connections:
+            idle, self._idle = self._idle, []
+            for waiter in idle:
+                waiter.callback(None)
+
+    def drain(self, timeout):
+        """
+        Wait until every connection is closed (its reply delivered), at most
+        C{timeout} seconds.
+
+        @return: a Deferred firing with the number of connections abandoned.
+        """
+        if not self.connections:
+            return defer.succeed(0)
+        waiter = defer.Deferred()
+        self._idle.append(waiter)
+        timer = self.reactor.callLater(timeout, waiter.cancel)
+
+        def done(result):
+            if timer.active():
+                timer.cancel()
+            return len(self.connections)
+
+        return waiter.addBoth(done)

@@ -134,14 +134,19 @@ class FilterService(Service):
             return (ModulesConfig(self.modulesPath),
                     loader.daemonSettings(ModulesConfig()), e)
 
-    def _listen(self, requestTimeout):
+    def _hiddenPath(self):
         directory, name = os.path.split(self.socketPath)
-        hidden = os.path.join(directory, "." + name)
+        return os.path.join(directory, "." + name)
+
+    def _listen(self, requestTimeout):
+        hidden = self._hiddenPath()
         for stale in (self.socketPath, hidden, otherFilterDir(self.socketPath)):
             if stale:
                 _unlink(stale)
-        factory = RequestFactory(self.handler, self.reactor, requestTimeout)
-        self.port = self.reactor.listenUNIX(hidden, factory, mode=0o660,
+        self.factory = RequestFactory(self.handler, self.reactor,
+                                      requestTimeout)
+        self.factory.noisy = False
+        self.port = self.reactor.listenUNIX(hidden, self.factory, mode=0o660,
                                             backlog=LISTEN_BACKLOG)
         os.chmod(hidden, 0o660)
         self._setGroup(hidden)
@@ -200,13 +205,15 @@ class FilterService(Service):
     def stopService(self):
         super().stopService()
         if self.port is not None:
+            # The port unlinks the path it was bound to (.NAME) when it
+            # closes: give the socket that name back first.
+            os.rename(self.socketPath, self._hiddenPath())
             yield self.port.stopListening()
-            _unlink(self.socketPath)
             self.port = None
         deadline = self.settings["message_deadline"] + 5
-        abandoned = yield self.handler.drain(self.reactor, deadline)
+        abandoned = yield self.factory.drain(deadline)
         if abandoned:
-            self.log.warn("{count} messages still in flight at exit",
+            self.log.warn("{count} connections still open at exit",
                           count=abandoned)
         yield self.context.close()
         self.threads.stop()

@@ -35,7 +35,7 @@ class Daemon:
     """
 
     def __init__(self, chain="", modules=None, extraArgs=(), directory=None,
-                 spool=None, stateDir=None):
+                 spool=None, stateDir=None, pythonPath=()):
         self.directory = directory or tempfile.mkdtemp(prefix="pyfilter-")
         self.spool = spool or os.path.join(self.directory, "spool")
         self.stateDir = stateDir or os.path.join(self.directory, "state")
@@ -53,13 +53,15 @@ class Daemon:
             with open(self.modulesPath, "w") as f:
                 f.write(modules)
         self.extraArgs = list(extraArgs)
+        self.pythonPath = [ROOT] + list(pythonPath)
         self.process = None
 
-    def start(self, timeout=20):
+    def start(self, timeout=20, startupPipe=True):
         """
-        Start the daemon and wait until it closes fd 3.
+        Start the daemon and wait until it closes fd 3 (or, without a
+        start-up pipe, until its socket answers).
 
-        @return: the seconds from exec to fd 3 closed.
+        @return: the seconds from exec to ready.
         """
         readyRead, readyWrite = os.pipe()
         stdinRead, self.stdinWrite = os.pipe()
@@ -67,9 +69,10 @@ class Daemon:
         def becomeFilter():
             # Only fd 3 (inheritable after dup2) survives exec: the pipe
             # ends made by os.pipe() are close-on-exec.
-            os.dup2(readyWrite, 3)
+            if startupPipe:
+                os.dup2(readyWrite, 3)
 
-        env = dict(os.environ, PYTHONPATH=ROOT)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(self.pythonPath))
         started = time.monotonic()
         self.process = subprocess.Popen(
             TWISTD + ["-n",
@@ -83,6 +86,10 @@ class Daemon:
             env=env)
         os.close(stdinRead)
         os.close(readyWrite)
+        if not startupPipe:
+            os.close(readyRead)
+            self._waitForSocket(timeout)
+            return time.monotonic() - started
         try:
             if not _waitReadable(readyRead, timeout):
                 self.kill()
@@ -98,6 +105,20 @@ class Daemon:
         finally:
             os.close(readyRead)
         return time.monotonic() - started
+
+    def _waitForSocket(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("daemon exited:\n" + self.log())
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(self.socketPath)
+                return
+            except OSError:
+                time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"socket not ready in {timeout}s:\n" + self.log())
 
     def copyMessage(self, sample):
         """

@@ -177,18 +177,22 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(d), OK)
 
     def test_drain(self):
-        """Drain waits for messages in flight, bounded by its timeout."""
+        """Drain waits until every reply is delivered, bounded by a timeout."""
         chain = Recorder()
         self.handler.setChain(chain)
-        paths = [p.encode() for p in [self.dataPath] + self.controlPaths]
-        self.handler.handle(paths)
-        self.handler.handle(paths)
-        drained = self.handler.drain(self.clock, 10)
+        first, firstTransport = self.connect()
+        second, _ = self.connect()
+        for protocol in (first, second):
+            protocol.dataReceived(self.request(self.dataPath,
+                                               *self.controlPaths))
+        drained = self.factory.drain(10)
         chain.deferreds[0].callback(OK)
+        first.connectionLost(None)
         self.assertNoResult(drained)
         chain.deferreds[1].callback(OK)
+        second.connectionLost(None)
         self.assertEqual(self.successResultOf(drained), 0)
-        self.handler.handle(paths)
-        drained = self.handler.drain(self.clock, 10)
+        self.connect()
+        drained = self.factory.drain(10)
         self.clock.advance(10)
         self.assertEqual(self.successResultOf(drained), 1)
