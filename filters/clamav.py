@@ -1,0 +1,130 @@
+"""
+clamav: scan each message with ClamAV's daemon (clamd) and refuse viruses.
+
+The whole message file is scanned (clamd decodes MIME itself).  By default
+it is streamed to clamd (C{INSTREAM}), in chunks, so clamd needs no access
+to Courier's spool; C{scan_mode = 'path'} sends clamd the file's path
+instead (C{SCAN}, as courier-pythonfilter does), which needs clamd to be
+able to read the spool.
+
+Options (section C{[clamav.py]}):
+
+  - C{local_socket}: clamd's UNIX socket.  Default C{None}: the
+    C{LocalSocket} of /etc/clamav/clamd.conf or /etc/clamd.conf.
+  - C{tcp_address}: C{'host:port'} of clamd's TCP socket, used instead of
+    C{local_socket} when set.  Default C{None}.
+  - C{action}: C{'reject'} (default) refuses a virus; any other value
+    quarantines the message.
+  - C{scan_mode}: C{'stream'} (default) or C{'path'}.
+  - C{max_stream_size}: bytes streamed at most, to stay within clamd's
+    C{StreamMaxLength} (default 26214400, clamd's default); a larger message
+    is scanned on its first C{max_stream_size} bytes (logged), as clamd's
+    own size limits do.
+  - C{clamd_timeout}: seconds for the whole scan, waiting included
+    (default 30; the chain's C{timeout} for the filter should be longer).
+  - C{max_connections}: concurrent connections to clamd (default 8); at most
+    eight times as many scans wait for one.
+  - C{unavailable_reply}: the reply when clamd fails, cannot be reached or
+    does not answer in time; C{{reason}} is replaced by the reason.  Default
+    C{'451 Virus scanner error: {reason}'}; C{''} lets mail pass unscanned.
+
+Replies: C{554 Virus found - Signature is <signature>}; on scanner errors
+the reference's text C{Virus scanner error: <reason>} with code 451 instead
+of the reference's non-standard 430.  When the action is quarantine and the
+quarantine is not available, C{451 Virus found, quarantine not available}
+(never an accept).
+"""
+
+from pyfilter import clamd
+from pyfilter.filter import (
+    ConfigError, Filter, Option, nonNegativeInteger, optional, positiveNumber,
+    string)
+from pyfilter.reply import Reply
+from pyfilter.serviceclient import (
+    ServiceError, address, positiveInteger, replyFor, unavailableReply)
+
+QUARANTINE_UNAVAILABLE = Reply(
+    "451", "Virus found, quarantine not available")
+
+
+def scanMode(value):
+    if value not in ("stream", "path"):
+        raise ValueError("expected 'stream' or 'path'")
+    return value
+
+
+class ClamAV(Filter):
+    options = {
+        "local_socket": Option(None, optional(address), "clamd's UNIX socket"),
+        "tcp_address": Option(None, optional(address),
+                              "clamd's 'host:port', instead of the socket"),
+        "action": Option("reject", string,
+                         "'reject', or anything else to quarantine"),
+        "scan_mode": Option("stream", scanMode, "'stream' or 'path'"),
+        "max_stream_size": Option(clamd.DEFAULT_STREAM_LIMIT,
+                                  nonNegativeInteger,
+                                  "bytes streamed to clamd at most"),
+        "clamd_timeout": Option(30.0, positiveNumber, "seconds for a scan"),
+        "max_connections": Option(8, positiveInteger,
+                                  "concurrent connections to clamd"),
+        "unavailable_reply": Option("451 Virus scanner error: {reason}",
+                                    unavailableReply,
+                                    "reply when clamd fails"),
+    }
+
+    def start(self):
+        where = (self.config["tcp_address"] or self.config["local_socket"]
+                 or clamd.localSocketFromConf())
+        if where is None:
+            raise ConfigError(
+                "[clamav.py] local_socket is not set and no LocalSocket was "
+                f"found in {' or '.join(clamd.CLAMD_CONFS)}")
+        self.clamd = clamd.ClamdClient(
+            self.context.reactor, where, self.config["clamd_timeout"],
+            self.config["max_connections"])
+        self.log.info("clamav: scanning with clamd at {where} by {mode}",
+                      where=where, mode=self.config["scan_mode"])
+
+    def consider(self, message):
+        if self.config["scan_mode"] == "path":
+            scanning = self.clamd.scanPath(message.dataPath)
+        else:
+            limit = self.config["max_stream_size"]
+            if message.size > limit:
+                self.log.info(
+                    "clamav: message {messageId} is {size} bytes, scanning "
+                    "its first {limit}", messageId=message.messageId,
+                    size=message.size, limit=limit)
+            scanning = self.clamd.scanStream(message.dataPath, limit)
+        scanning.addCallbacks(self._scanned, self._failed,
+                              callbackArgs=(message,), errbackArgs=(message,))
+        return scanning
+
+    def _scanned(self, signature, message):
+        if signature is None:
+            return None
+        self.log.info("clamav: message {messageId} carries {signature}",
+                      messageId=message.messageId, signature=signature)
+        if self.config["action"] == "reject":
+            return Reply("554", f"Virus found - Signature is {signature}")
+        return self.quarantine(message, signature)
+
+    def quarantine(self, message, signature):
+        """
+        Hold the message in the quarantine (issue 7); until the quarantine
+        exists, a temporary failure.
+        """
+        self.log.error("clamav: action is quarantine but pyfilter has no "
+                       "quarantine yet; message {messageId} refused with 451",
+                       messageId=message.messageId)
+        return QUARANTINE_UNAVAILABLE
+
+    def _failed(self, failure, message):
+        failure.trap(ServiceError)
+        reason = str(failure.value)
+        self.log.warn("clamav: message {messageId} not scanned: {reason}",
+                      messageId=message.messageId, reason=reason)
+        return replyFor(self.config["unavailable_reply"], reason)
+
+
+FILTER = ClamAV

@@ -1,0 +1,255 @@
+"""
+Talking to a mail service (clamd, spamd, authdaemond, an LDAP server) over
+its UNIX or TCP socket, the way every such client in pyfilter must: with a
+bound on concurrent connections (and on requests waiting for one), one
+timeout covering the wait, the connection and the exchange, and a
+connection that is aborted whenever the caller's Deferred is cancelled.
+
+Failures reach the caller as L{ServiceError} with a short reason; each
+filter turns that into its configured C{unavailable_reply}.
+"""
+
+import re
+
+from twisted.internet import defer, error
+from twisted.internet.endpoints import (
+    HostnameEndpoint, UNIXClientEndpoint, connectProtocol)
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.protocols.basic import FileSender
+
+from pyfilter.reply import Reply
+
+_REPLY = re.compile(r"^\d{3}([ -]|$)")
+_HOST_PORT = re.compile(r"^\[?([^\[\]]+?)\]?:(\d{1,5})$")
+
+
+class ServiceError(Exception):
+    """
+    A service could not answer: C{str(error)} is the reason, fit for a
+    reply text.
+    """
+
+
+def positiveInteger(value):
+    if not (isinstance(value, int) and not isinstance(value, bool)
+            and value > 0):
+        raise ValueError("expected a positive integer")
+    return value
+
+
+def unavailableReply(value):
+    """
+    Check an C{unavailable_reply} option: a reply in the reference's form
+    (C{"451 text"}; C{{reason}} in the text is replaced by the reason), or
+    C{""} for no opinion (the admin's explicit choice to let mail pass).
+    """
+    if not isinstance(value, str) or not (value == "" or _REPLY.match(value)):
+        raise ValueError("expected a reply such as '451 text', or ''")
+    return value
+
+
+def replyFor(template, reason):
+    """
+    The L{Reply} (or C{None} for C{""}) of an C{unavailable_reply} option
+    for a failure with C{reason}.
+    """
+    if not template:
+        return None
+    return Reply.fromString(template.replace("{reason}", reason))
+
+
+def address(value):
+    """
+    Check a service address option: an absolute UNIX socket path or
+    C{host:port} (C{[v6address]:port} for IPv6).
+    """
+    if not isinstance(value, str):
+        raise ValueError("expected a socket path or 'host:port'")
+    if value.startswith("/"):
+        return value
+    match = _HOST_PORT.match(value)
+    if match is None or not 0 < int(match.group(2)) < 65536:
+        raise ValueError("expected a socket path or 'host:port'")
+    return value
+
+
+def endpointFor(reactor, where, timeout):
+    """
+    A client endpoint for an address accepted by L{address}.
+    """
+    if where.startswith("/"):
+        return UNIXClientEndpoint(reactor, where, timeout=timeout)
+    host, port = _HOST_PORT.match(where).groups()
+    return HostnameEndpoint(reactor, host, int(port), timeout=timeout)
+
+
+class ServiceClient:
+    """
+    Connections to one service.
+
+    @ivar name: the service's name in reasons and logs.
+    @ivar where: its address (socket path or C{host:port}).
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor, name, where, timeout, maxConnections,
+                 maxWaiting=None):
+        self.reactor = reactor
+        self.name = name
+        self.where = where
+        self.timeout = timeout
+        self.maxWaiting = (maxWaiting if maxWaiting is not None
+                           else 8 * maxConnections)
+        self.waiting = 0
+        self.slots = defer.DeferredSemaphore(maxConnections)
+        self.endpoint = endpointFor(reactor, where, timeout)
+
+    def converse(self, protocol, conversation=None):
+        """
+        Connect C{protocol}, run C{conversation(protocol)} (a Deferred or
+        coroutine; by default, wait for an L{Exchange}'s result), then close
+        the connection.
+
+        @return: a cancellable Deferred of the conversation's result; it
+            fails with L{ServiceError} when the service cannot be reached,
+            does not answer within the timeout, or too many requests wait.
+        """
+        conversation = conversation or (lambda exchange: exchange.result)
+        d = defer.Deferred.fromCoroutine(
+            self._converse(protocol, conversation))
+        d.addTimeout(self.timeout, self.reactor)
+        d.addErrback(self._timedOut)
+        return d
+
+    def _timedOut(self, failure):
+        failure.trap(defer.TimeoutError)
+        raise ServiceError(
+            f"{self.name} did not answer within {self.timeout:g} seconds")
+
+    async def _converse(self, protocol, conversation):
+        if self.waiting >= self.maxWaiting:
+            raise ServiceError(f"too many requests waiting for {self.name}")
+        self.waiting += 1
+        try:
+            await self.slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            try:
+                await connectProtocol(self.endpoint, protocol)
+            except error.ConnectingCancelledError:
+                raise defer.CancelledError() from None
+            except error.ConnectError as e:
+                raise ServiceError(
+                    f"cannot connect to {self.name} at {self.where}: "
+                    f"{str(e).strip().rstrip('.')}") from e
+            try:
+                result = await conversation(protocol)
+            except BaseException:
+                protocol.transport.abortConnection()
+                raise
+            if getattr(protocol, "requestSent", True):
+                protocol.transport.loseConnection()
+            else:
+                protocol.transport.abortConnection()
+            return result
+        finally:
+            self.slots.release()
+
+
+class Exchange(Protocol):
+    """
+    One request and one reply on a fresh connection.  Subclasses write the
+    request in L{sendRequest} (L{streamFile} sends a file in chunks) and
+    recognise the end of the reply in L{parseReply}.
+
+    @cvar maxReply: the longest reply accepted, in bytes.
+    @ivar result: fires with the parsed reply or fails with
+        L{ServiceError}.
+    @ivar requestSent: whether the whole request was written.
+    """
+
+    maxReply = 64 * 1024
+    service = "the service"
+
+    def __init__(self):
+        self.result = defer.Deferred()
+        self.requestSent = False
+        self.buffer = bytearray()
+
+    def connectionMade(self):
+        self.sendRequest()
+
+    def sendRequest(self):
+        raise NotImplementedError()
+
+    def parseReply(self, data, closed):
+        """
+        The parsed reply in C{data}, or C{None} while incomplete (C{closed}:
+        whether the service closed the connection); raise L{ServiceError}
+        for a malformed reply.
+        """
+        raise NotImplementedError()
+
+    def streamFile(self, file, limit, transform=None):
+        """
+        Send at most C{limit} bytes of C{file} as a pull producer (only one
+        chunk in memory at a time).
+
+        @return: a Deferred that fires when the data is written.
+        """
+        sent = FileSender().beginFileTransfer(
+            _Limited(file, limit), self.transport, transform)
+        sent.addErrback(self._streamFailed)
+        return sent
+
+    def _streamFailed(self, failure):
+        self._fail(ServiceError(
+            f"{self.service} stopped reading the request: "
+            f"{failure.getErrorMessage()}"))
+
+    def dataReceived(self, data):
+        if self.result.called:
+            return
+        self.buffer += data
+        if len(self.buffer) > self.maxReply:
+            self._fail(ServiceError(f"{self.service} replied too much"))
+            return
+        self._parse(closed=False)
+
+    def connectionLost(self, reason):
+        if not self.result.called:
+            self._parse(closed=True)
+        if not self.result.called:
+            self._fail(ServiceError(
+                f"{self.service} closed the connection before replying"))
+
+    def _parse(self, closed):
+        try:
+            parsed = self.parseReply(bytes(self.buffer), closed)
+        except ServiceError as e:
+            self._fail(e)
+            return
+        if parsed is not None:
+            self.result.callback(parsed)
+
+    def _fail(self, exception):
+        if not self.result.called:
+            self.result.errback(exception)
+
+
+class _Limited:
+    """
+    A file's C{read} that stops after C{limit} bytes.
+    """
+
+    def __init__(self, file, limit):
+        self.file = file
+        self.left = limit
+
+    def read(self, size):
+        data = self.file.read(min(size, self.left))
+        self.left -= len(data)
+        return data

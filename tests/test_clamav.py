@@ -1,0 +1,183 @@
+"""
+Tests for the clamav filter and pyfilter.clamd, against a real clamd with
+the project's test signature.
+"""
+
+import os
+
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from pyfilter import clamd
+from pyfilter.filter import ConfigError
+from pyfilter.reply import Reply
+from pyfilter.serviceclient import ServiceError
+from tests import services
+from tests.helpers import writeMessage
+
+RECORDS = ["ssender@example.org", "rbob@example.test", "R", "N"]
+CLEAN = b"Subject: hello\n\nNothing to see here.\n"
+with open(services.SIGNED_FILE, "rb") as _f:
+    SIGNED = b"Subject: signed\n\n" + _f.read()
+VIRUS = Reply("554", "Virus found - Signature is " + services.TEST_SIGNATURE)
+
+
+class ParseResultTests(unittest.TestCase):
+    def test_clean(self):
+        """A clean reply for the scanned object gives None."""
+        self.assertIsNone(clamd.parseResult("stream: OK", "stream"))
+
+    def test_found(self):
+        """A FOUND reply gives the signature."""
+        self.assertEqual(clamd.parseResult("/a b: Eicar FOUND", "/a b"),
+                         "Eicar")
+
+    def test_error(self):
+        """An ERROR reply fails with clamd's reason."""
+        e = self.assertRaises(ServiceError, clamd.parseResult,
+                              "INSTREAM size limit exceeded. ERROR", "stream")
+        self.assertEqual(str(e), "INSTREAM size limit exceeded.")
+
+    def test_otherPath(self):
+        """A result for another object is an error, not a clean scan."""
+        self.assertRaises(ServiceError, clamd.parseResult,
+                          "/other: Eicar FOUND", "/mine")
+
+    def test_localSocketFromConf(self):
+        """LocalSocket is read from the first clamd.conf that has one."""
+        first = self.mktemp()
+        second = self.mktemp()
+        with open(second, "w") as f:
+            f.write("# c\nLocalSocket /run/clamd.ctl\nFoo bar\n")
+        self.assertEqual(clamd.localSocketFromConf([first, second]),
+                         "/run/clamd.ctl")
+
+
+class ClamAVTests(unittest.TestCase):
+    def setUp(self):
+        self.clamd = services.shared(services.Clamd)
+
+    def clamav(self, **options):
+        options.setdefault("local_socket", self.clamd.socketPath)
+        text = "[clamav.py]\n" + "".join(
+            f"{name} = {value!r}\n" for name, value in options.items())
+        return services.serviceFilter(self, "clamav", text)
+
+    @defer.inlineCallbacks
+    def test_cleanStream(self):
+        """A clean message streamed to clamd gets no opinion."""
+        reply = yield self.clamav().consider(writeMessage(self, RECORDS,
+                                                          CLEAN))
+        self.assertIsNone(reply)
+
+    @defer.inlineCallbacks
+    def test_virusStream(self):
+        """A message with the signature gets the reference's 554."""
+        reply = yield self.clamav().consider(writeMessage(self, RECORDS,
+                                                          SIGNED))
+        self.assertEqual(reply, VIRUS)
+
+    @defer.inlineCallbacks
+    def test_virusPath(self):
+        """With scan_mode 'path' clamd reads the file itself."""
+        reply = yield self.clamav(scan_mode="path").consider(
+            writeMessage(self, RECORDS, SIGNED))
+        self.assertEqual(reply, VIRUS)
+
+    @defer.inlineCallbacks
+    def test_tcp(self):
+        """tcp_address reaches clamd over TCP."""
+        reply = yield self.clamav(tcp_address=self.clamd.tcpAddress).consider(
+            writeMessage(self, RECORDS, SIGNED))
+        self.assertEqual(reply, VIRUS)
+
+    @defer.inlineCallbacks
+    def test_largeMessageStreamed(self):
+        """A 5 MB message is streamed in chunks and its end is scanned."""
+        data = CLEAN + b"x" * (5 * 1024 * 1024) + b"\n" + SIGNED
+        reply = yield self.clamav().consider(writeMessage(self, RECORDS,
+                                                          data))
+        self.assertEqual(reply, VIRUS)
+
+    @defer.inlineCallbacks
+    def test_maxStreamSize(self):
+        """Only the first max_stream_size bytes are streamed."""
+        data = CLEAN + b"x" * 100000 + b"\n" + SIGNED
+        reply = yield self.clamav(max_stream_size=50000).consider(
+            writeMessage(self, RECORDS, data))
+        self.assertIsNone(reply)
+
+    @defer.inlineCallbacks
+    def test_clamdLimit(self):
+        """clamd's StreamMaxLength refusal is a 451 scanner error."""
+        data = CLEAN + b"x" * (11 * 1024 * 1024)
+        reply = yield self.clamav().consider(writeMessage(self, RECORDS,
+                                                          data))
+        self.assertEqual(reply, Reply(
+            "451", "Virus scanner error: INSTREAM size limit exceeded."))
+
+    @defer.inlineCallbacks
+    def test_quarantineUnavailable(self):
+        """Without a quarantine, the quarantine action is a 451."""
+        reply = yield self.clamav(action="quarantine").consider(
+            writeMessage(self, RECORDS, SIGNED))
+        self.assertEqual(reply.code, "451")
+
+    @defer.inlineCallbacks
+    def test_stoppedAndBack(self):
+        """A stopped clamd gives the 451 reply; a restarted one is used."""
+        clamav = self.clamav()
+        message = writeMessage(self, RECORDS, SIGNED)
+        self.clamd.pause()
+        try:
+            reply = yield clamav.consider(message)
+        finally:
+            self.clamd.start()
+        self.assertEqual(reply.code, "451")
+        self.assertTrue(reply.lines[0].startswith(
+            "Virus scanner error: cannot connect to clamd at "))
+        self.assertEqual((yield clamav.consider(message)), VIRUS)
+
+    @defer.inlineCallbacks
+    def test_unavailableReplyEmpty(self):
+        """unavailable_reply '' lets mail pass when clamd is down."""
+        reply = yield self.clamav(local_socket="/nonexistent/clamd",
+                                  unavailable_reply="").consider(
+            writeMessage(self, RECORDS, SIGNED))
+        self.assertIsNone(reply)
+
+    @defer.inlineCallbacks
+    def test_timeout(self):
+        """A clamd that does not answer gives 451 after clamd_timeout."""
+        server = services.SilentServer(self)
+        reply = yield self.clamav(local_socket=server.path,
+                                  clamd_timeout=0.3).consider(
+            writeMessage(self, RECORDS, CLEAN))
+        self.assertEqual(reply, Reply(
+            "451", "Virus scanner error: clamd did not answer within "
+            "0.3 seconds"))
+        yield services.wait(0.05)
+        self.assertEqual(server.lost, 1)
+
+    @defer.inlineCallbacks
+    def test_boundAndCancel(self):
+        """At most max_connections scans connect; cancelling aborts them."""
+        server = services.SilentServer(self)
+        clamav = self.clamav(local_socket=server.path, max_connections=2)
+        message = writeMessage(self, RECORDS, CLEAN)
+        pending = [clamav.consider(message) for _ in range(3)]
+        yield services.wait(0.2)
+        self.assertEqual(len(server.connections), 2)
+        for d in reversed(pending):
+            d.cancel()
+            self.failureResultOf(d, defer.CancelledError)
+        yield services.wait(0.05)
+        self.assertEqual(server.lost, 2)
+        self.assertEqual(len(server.connections), 2)
+
+    def test_noSocket(self):
+        """Without local_socket nor a clamd.conf, start fails."""
+        self.patch(clamd, "CLAMD_CONFS", ())
+        self.patch(clamd.localSocketFromConf, "__defaults__", ((),))
+        self.assertRaises(ConfigError, services.serviceFilter, self,
+                          "clamav")
