@@ -1,0 +1,120 @@
+"""
+Tests for the spamassassin filter and pyfilter.spamd, against a real spamd
+(GTUBE scores as spam).
+"""
+
+from twisted.internet import defer
+from twisted.logger import capturedLogs
+from twisted.trial import unittest
+
+from pyfilter import spamd
+from pyfilter.reply import Reply
+from pyfilter.serviceclient import ServiceError
+from tests import services
+from tests.helpers import writeMessage
+
+RECORDS = ["ssender@example.org", "rbob@example.test", "R", "N"]
+HAM = (b"From: alice@example.org\nTo: bob@example.test\nSubject: lunch\n"
+       b"Date: Wed, 25 Nov 2026 09:00:00 +0000\nMessage-ID: <1@example.org>"
+       b"\n\nShall we have lunch tomorrow?\n")
+SPAM = (b"From: alice@example.org\nTo: bob@example.test\nSubject: offer\n\n"
+        + services.GTUBE + b"\n")
+
+
+class ParseResponseTests(unittest.TestCase):
+    def test_incomplete(self):
+        """A response without all its headers is incomplete."""
+        self.assertIsNone(spamd.parseResponse(b"SPAMD/1.1 0 EX_OK\r\n",
+                                              False))
+
+    def test_error(self):
+        """A non-zero status fails with spamd's text."""
+        e = self.assertRaises(
+            ServiceError, spamd.parseResponse,
+            b"SPAMD/1.0 76 Bad header line: x\r\n\r\n", True)
+        self.assertEqual(str(e), "spamd: Bad header line: x")
+
+    def test_truncatedBody(self):
+        """A body shorter than its Content-length is an error at close."""
+        self.assertRaises(
+            ServiceError, spamd.parseResponse,
+            b"SPAMD/1.1 0 EX_OK\r\nContent-length: 10\r\n"
+            b"Spam: False ; 1.0 / 5.0\r\n\r\nabc", True)
+
+
+class SpamAssassinTests(unittest.TestCase):
+    def setUp(self):
+        self.spamd = services.shared(services.Spamd)
+
+    def spamassassin(self, **options):
+        options.setdefault("spamd_address", self.spamd.address)
+        text = "[spamassassin.py]\n" + "".join(
+            f"{name} = {value!r}\n" for name, value in options.items())
+        return services.serviceFilter(self, "spamassassin", text)
+
+    @defer.inlineCallbacks
+    def test_ham(self):
+        """A normal message gets no opinion."""
+        reply = yield self.spamassassin().consider(
+            writeMessage(self, RECORDS, HAM))
+        self.assertIsNone(reply)
+
+    @defer.inlineCallbacks
+    def test_gtube(self):
+        """GTUBE is refused with the reference's text and X-Spam-Status."""
+        reply = yield self.spamassassin(username="nobody").consider(
+            writeMessage(self, RECORDS, SPAM))
+        self.assertEqual(reply.code, "554")
+        self.assertRegex(reply.lines[0], r"^Mail rejected - spam detected: "
+                         r"Yes, score=\d+\.\d+ required=5\.0 tests=.*GTUBE")
+        self.assertNotIn("\n", reply.lines[0])
+
+    @defer.inlineCallbacks
+    def test_rejectScore(self):
+        """Spam under reject_score passes; spam reaching it is refused."""
+        message = writeMessage(self, RECORDS, SPAM)
+        self.assertIsNone((yield self.spamassassin(
+            reject_score=5000).consider(message)))
+        reply = yield self.spamassassin(reject_score=10).consider(message)
+        self.assertEqual(reply.code, "554")
+
+    def test_maxMsgSize(self):
+        """A message over max_msg_size is not checked, and that is logged."""
+        with capturedLogs() as events:
+            reply = self.spamassassin(max_msg_size=10).consider(
+                writeMessage(self, RECORDS, SPAM))
+        self.assertIsNone(reply)
+        self.assertTrue(any("not checked" in e["log_format"]
+                            for e in events))
+
+    @defer.inlineCallbacks
+    def test_stoppedAndBack(self):
+        """A stopped spamd gives the 451 reply; a restarted one is used."""
+        spamassassin = self.spamassassin()
+        message = writeMessage(self, RECORDS, SPAM)
+        self.spamd.pause()
+        try:
+            reply = yield spamassassin.consider(message)
+        finally:
+            self.spamd.start()
+        self.assertEqual(reply.code, "451")
+        self.assertTrue(reply.lines[0].startswith(
+            "Spam scanner error: cannot connect to spamd at "))
+        self.assertEqual((yield spamassassin.consider(message)).code, "554")
+
+    @defer.inlineCallbacks
+    def test_timeout(self):
+        """A spamd that does not answer gives 451 after spamd_timeout."""
+        server = services.SilentServer(self)
+        reply = yield self.spamassassin(spamd_address=server.path,
+                                        spamd_timeout=0.3).consider(
+            writeMessage(self, RECORDS, HAM))
+        self.assertEqual(reply, Reply(
+            "451", "Spam scanner error: spamd did not answer within "
+            "0.3 seconds"))
+
+    def test_spamcPathLogged(self):
+        """Setting spamc_path is accepted and logged as unused."""
+        with capturedLogs() as events:
+            self.spamassassin(spamc_path="/usr/bin/spamc")
+        self.assertTrue(any("spamc_path" in e["log_format"] for e in events))
