@@ -8,7 +8,6 @@ Test dependency: dkimpy (the DKIM test signs and verifies with it).
 import email
 import email.policy
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from pyfilter import rewrite
-from tests.helpers import FIXTURES, samplePaths
+from tests.helpers import samplePaths
 
 DKIM_KEY = b"""-----BEGIN PRIVATE KEY-----
 MIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBAPDwMzj4Lg7HV3E8

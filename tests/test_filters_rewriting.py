@@ -1,0 +1,305 @@
+"""
+Tests for the filters that change mail: noduplicates, nosuccessdsn,
+noreceivedheaders, add_signature, sentfolder; and pyfilter.sendmail.
+"""
+
+import os
+import stat
+
+from twisted.internet import defer, reactor
+from twisted.logger import capturedLogs, formatEvent
+from twisted.trial import unittest
+
+from pyfilter.filter import ConfigError
+from pyfilter.loader import makeFilter
+from pyfilter.sendmail import Sendmail, SendmailError
+from tests.helpers import courierSysconf, makeContext, writeMessage
+from tests.test_controledit import contentOf, sampleCopy
+
+
+class ImmediateThreads:
+    """
+    Runs each call at once in the test's thread.
+    """
+
+    def run(self, function, *args):
+        return defer.maybeDeferred(function, *args)
+
+
+def filterWith(testCase, name, modulesText="", sysconfdir=None):
+    context = makeContext(testCase, modulesText=modulesText,
+                          sysconfdir=sysconfdir)
+    context.threads = ImmediateThreads()
+    instance = makeFilter(name, context.modules, context)[0]
+    testCase.successResultOf(defer.maybeDeferred(instance.start))
+    return instance
+
+
+def consider(testCase, instance, message):
+    return testCase.successResultOf(defer.maybeDeferred(instance.consider,
+                                                        message))
+
+
+class NoDuplicatesTests(unittest.TestCase):
+    def test_aliasDuplicateRemoved(self):
+        """The second alice (through the team alias) is marked delivered and
+        logged; the others stay."""
+        message = sampleCopy(self, "b-three-rcpts-alias")
+        with capturedLogs() as events:
+            self.assertIsNone(consider(self, filterWith(self, "noduplicates"),
+                                       message))
+        self.assertEqual([formatEvent(e) for e in events], [
+            'noduplicates filter: Removing duplicate address '
+            '"alice@example.test" from control file.'])
+        self.assertEqual([(r.address, r.notify) for r in message.recipients],
+                         [("alice@example.test", ""),
+                          ("carol@example.test", ""),
+                          ("bob@example.test", "N")])
+        self.assertIn(b"\nI2 R 250 Ok - duplicate removed by noduplicates\n"
+                      b"S2 ", contentOf(message.controlPaths[0]))
+
+    def test_domainCaseOnly(self):
+        """Domains compare case-insensitively, local parts exactly."""
+        message = writeMessage(self, [
+            "ra@example.test", "R", "N", "ra@EXAMPLE.test", "R", "N",
+            "rA@example.test", "R", "N"])
+        consider(self, filterWith(self, "noduplicates"), message)
+        self.assertEqual([r.address for r in message.recipients],
+                         ["a@example.test", "A@example.test"])
+
+    def test_flagsMerged(self):
+        """A removed duplicate's success request is kept on the remaining
+        recipient."""
+        message = writeMessage(self, ["ra@example.test", "R", "NF",
+                                      "ra@example.test", "R", "NS"])
+        consider(self, filterWith(self, "noduplicates"), message)
+        self.assertEqual([(r.address, r.notify) for r in message.recipients],
+                         [("a@example.test", "SF")])
+
+    def test_noDuplicatesUntouched(self):
+        """Without duplicates the control file is not written."""
+        message = writeMessage(self, ["ra@example.test", "R", "N",
+                                      "rb@example.test", "R", "N"])
+        before = contentOf(message.controlPaths[0])
+        consider(self, filterWith(self, "noduplicates"), message)
+        self.assertEqual(contentOf(message.controlPaths[0]), before)
+
+
+class NoSuccessDSNTests(unittest.TestCase):
+    def test_successRemovedInPlace(self):
+        """NOTIFY=SUCCESS,FAILURE becomes FAILURE in the N record itself;
+        nothing else in the control file changes."""
+        message = sampleCopy(self, "d-dsn")
+        before = contentOf(message.controlPaths[0])
+        self.assertIsNone(consider(self, filterWith(self, "nosuccessdsn"),
+                                   message))
+        self.assertEqual(contentOf(message.controlPaths[0]),
+                         before.replace(b"\nNSF\n", b"\nNFF\n"))
+        self.assertEqual(message.recipients[0].notify, "FF")
+
+    def test_successOnlyBecomesNever(self):
+        """NOTIFY=SUCCESS alone becomes NEVER, and a raw non-UTF-8 address
+        is left byte for byte."""
+        message = writeMessage(self, ["rt\udcebst@example.test", "R", "NS",
+                                      "rb@example.test", "R", "N"])
+        consider(self, filterWith(self, "nosuccessdsn"), message)
+        self.assertEqual(contentOf(message.controlPaths[0]),
+                         b"rt\xebst@example.test\nR\nNN\n"
+                         b"rb@example.test\nR\nN\n")
+
+
+class NoReceivedHeadersTests(unittest.TestCase):
+    def test_authenticatedReceivedRemoved(self):
+        """For an authenticated sender every Received header goes and the
+        other bytes stay."""
+        message = sampleCopy(self, "c-auth")
+        original = contentOf(message.dataPath)
+        with open(message.dataPath, "wb") as f:
+            f.write(b"Received: from a\n  by b\n" + original)
+        self.assertIsNone(consider(self,
+                                   filterWith(self, "noreceivedheaders"),
+                                   message))
+        self.assertEqual(contentOf(message.dataPath),
+                         original[original.index(b"From: "):])
+
+    def test_unauthenticatedUntouched(self):
+        """Mail without an auth user keeps its Received headers."""
+        message = sampleCopy(self, "a-plain")
+        before = contentOf(message.dataPath)
+        consider(self, filterWith(self, "noreceivedheaders"), message)
+        self.assertEqual(contentOf(message.dataPath), before)
+
+
+class AddSignatureTests(unittest.TestCase):
+    def signatureFile(self, text):
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def test_signatureAppended(self):
+        """An auth name without @ uses the '' key; its signature is appended
+        as a MIME part and the original body is kept."""
+        path = self.signatureFile("-- \nAlice\n")
+        message = sampleCopy(self, "c-auth")
+        instance = filterWith(self, "add_signature",
+                              f"[add_signature.py]\ndomains = {{'': "
+                              f"{path!r}}}\n")
+        self.assertIsNone(consider(self, instance, message))
+        result = contentOf(message.dataPath)
+        self.assertIn(b"\n\ntest body\n\n--=_pyfilter_", result)
+        self.assertIn(b"7bit\n\n-- \nAlice\n\n--=_pyfilter_", result)
+
+    def test_otherDomainUntouched(self):
+        """An auth name whose domain has no signature is left alone."""
+        path = self.signatureFile("sig")
+        message = writeMessage(self, ["ialice@other.example",
+                                      "rb@example.test", "R", "N"])
+        instance = filterWith(self, "add_signature",
+                              f"[add_signature.py]\ndomains = "
+                              f"{{'example.com': {path!r}}}\n")
+        consider(self, instance, message)
+        self.assertEqual(contentOf(message.dataPath),
+                         b"Subject: test\n\nbody\n")
+
+    def test_keyBetweenFirstAndSecondAt(self):
+        """The key is the text between the first and second @."""
+        path = self.signatureFile("sig")
+        message = writeMessage(self, ["ia@example.com@x",
+                                      "rb@example.test", "R", "N"])
+        instance = filterWith(self, "add_signature",
+                              f"[add_signature.py]\ndomains = "
+                              f"{{'example.com': {path!r}}}\n")
+        consider(self, instance, message)
+        self.assertIn(b"sig\n", contentOf(message.dataPath))
+
+    def test_reloadedOnChange(self):
+        """A signature file changed after start-up is read again."""
+        path = self.signatureFile("old")
+        instance = filterWith(self, "add_signature",
+                              f"[add_signature.py]\ndomains = {{'': "
+                              f"{path!r}}}\n")
+        with open(path, "w") as f:
+            f.write("new signature")
+        message = writeMessage(self, ["ialice", "rb@example.test", "R", "N"])
+        consider(self, instance, message)
+        self.assertIn(b"\nnew signature\n", contentOf(message.dataPath))
+
+    def test_missingFileIsConfigError(self):
+        """A signature file that cannot be read stops start-up."""
+        context = makeContext(self, modulesText="[add_signature.py]\n"
+                              "domains = {'': '/nonexistent/sig'}\n")
+        instance = makeFilter("add_signature", context.modules, context)[0]
+        self.assertRaises(ConfigError, instance.start)
+
+
+class FakeSendmail:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, recipients, message, sender=None):
+        self.sent.append((recipients, message))
+        return defer.succeed(None)
+
+
+class SentFolderTests(unittest.TestCase):
+    def test_copyWithBcc(self):
+        """The copy carries the marker, a Bcc line for recipients missing
+        from To/Cc (original address without rfc822;), then the message;
+        an auth name without @ gets @me."""
+        sysconf = courierSysconf(self, {"me": "mail.example.test\n"})
+        instance = filterWith(self, "sentfolder",
+                              "[sentfolder.py]\nsiteid = 'SITE'\n", sysconf)
+        instance.sendmail = FakeSendmail()
+        data = b"To: Bob <bob@example.test>\nSubject: s\n\nbody\n"
+        message = writeMessage(self, [
+            "ialice", "rbob@example.test", "Rrfc822;bob@example.test", "N",
+            "rcarol@example.test", "Rrfc822;carol@example.test", "N",
+            "rdave@example.test", "R", "N"], data)
+        self.assertIsNone(consider(self, instance, message))
+        self.assertEqual(instance.sendmail.sent, [(
+            ["alice@mail.example.test"],
+            b"X-Deliver-To-Sent-Folder: SITE\n"
+            b"Bcc: carol@example.test, dave@example.test\n" + data)])
+
+    def test_noBccWhenAllNamed(self):
+        """Without blind recipients there is no Bcc line; unauthenticated
+        mail gets no copy."""
+        instance = filterWith(self, "sentfolder")
+        instance.sendmail = FakeSendmail()
+        data = b"To: bob@example.test\nCc: carol@example.test\n\nbody\n"
+        message = writeMessage(self, [
+            "ialice@example.test", "rbob@example.test", "R", "N",
+            "rcarol@example.test", "R", "N"], data)
+        consider(self, instance, message)
+        consider(self, instance, writeMessage(self, ["rb@example.test", "R",
+                                                     "N"]))
+        self.assertEqual(instance.sendmail.sent, [(
+            ["alice@example.test"],
+            b"X-Deliver-To-Sent-Folder: 69f7dc20-7aef-420b-a8d2-85ea229f97ba"
+            b"\n" + data)])
+
+    def test_optionLikeAuthNameNoCopy(self):
+        """An auth name that looks like a sendmail option gives no copy."""
+        instance = filterWith(self, "sentfolder")
+        message = writeMessage(self, ["i-oi@example.test",
+                                      "rb@example.test", "R", "N"])
+        with capturedLogs() as events:
+            self.assertIsNone(consider(self, instance, message))
+        self.assertIn("unusable mail address '-oi@example.test'",
+                      formatEvent(events[0]))
+
+
+FAKE_SENDMAIL = """#!/bin/sh
+printf '%s\\n' "$@" > "$0.args"
+cat > "$0.stdin"
+case "$2" in
+  fail@*) echo "sendmail: Unable to submit message." >&2; exit 75;;
+  slow@*) exec sleep 30;;
+esac
+exit 0
+"""
+
+
+class SendmailTests(unittest.TestCase):
+    def setUp(self):
+        self.bindir = os.path.abspath(self.mktemp())
+        os.makedirs(self.bindir)
+        self.program = os.path.join(self.bindir, "sendmail")
+        with open(self.program, "w") as f:
+            f.write(FAKE_SENDMAIL)
+        os.chmod(self.program, stat.S_IRWXU)
+        self.sendmail = Sendmail(reactor, self.bindir, timeout=5)
+
+    @defer.inlineCallbacks
+    def test_submitted(self):
+        """Recipients follow Courier's end-of-options marker and the message
+        goes to stdin; -f only with a sender."""
+        yield self.sendmail.send(["alice@example.test"], b"Subject: x\n\nhi\n",
+                                 sender="bob@example.test")
+        self.assertEqual(contentOf(self.program + ".args"),
+                         b"-f\nbob@example.test\n-\nalice@example.test\n")
+        self.assertEqual(contentOf(self.program + ".stdin"),
+                         b"Subject: x\n\nhi\n")
+
+    @defer.inlineCallbacks
+    def test_failureReported(self):
+        """A non-zero exit fails with sendmail's message."""
+        with self.assertRaises(SendmailError) as caught:
+            yield self.sendmail.send(["fail@example.test"], b"x\n")
+        self.assertIn("Unable to submit message", str(caught.exception))
+
+    @defer.inlineCallbacks
+    def test_timeout(self):
+        """A sendmail that does not finish is killed after the timeout."""
+        self.sendmail.timeout = 0.2
+        with self.assertRaises(defer.TimeoutError):
+            yield self.sendmail.send(["slow@example.test"], b"x\n")
+
+    def test_optionLikeAddressRefused(self):
+        """Addresses that sendmail would read as options, or with spaces,
+        are refused before anything runs."""
+        for address in ["-oi", "a b@example.test", "a\n@example.test", ""]:
+            self.assertRaises(ValueError, self.sendmail.send, [address],
+                              b"x")
+        self.assertFalse(os.path.exists(self.program + ".args"))
