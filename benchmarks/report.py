@@ -1,0 +1,392 @@
+"""
+Writing C{RESULTS.md} from a benchmark run's results (see C{run.py}).
+
+Per cell: msg/s is the median of the runs (min–max spread), p50/p99 are
+medians of the per-run percentiles, CPU is the daemon's utime+stime per
+message, RSS is read from C{/proc/PID/status} after the last run.
+"""
+
+import statistics
+
+from benchmarks.fixtures import KINDS
+
+FIXTURE_NAMES = {"small": "small 2 KB", "100k": "100 KB", "5m": "5 MB"}
+NOISE_CORES = 0.25
+
+#: (description, check) pairs; each check takes the cell index and yields
+#: (label, value text, met) lines.
+TARGETS = []
+
+
+def target(description):
+    def register(check):
+        TARGETS.append((description, check))
+        return check
+    return register
+
+
+def summarize(cell):
+    """
+    Medians of a cell's runs, or None if it has none.
+    """
+    runs = cell["runs"]
+    if cell["status"] != "ok" or not runs:
+        return None
+
+    def median(key):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        return statistics.median(values) if values else None
+
+    replies = {}
+    for run in runs:
+        for code, count in run["replies"].items():
+            replies[code] = replies.get(code, 0) + count
+    return {
+        "rate": median("rate"),
+        "rateMin": min(r["rate"] for r in runs),
+        "rateMax": max(r["rate"] for r in runs),
+        "p50": median("p50ms"), "p99": median("p99ms"),
+        "cpu": median("cpuMsPerMessage"),
+        "rss": runs[-1].get("rssMiB"),
+        "hwm": max((r.get("hwmMiB") or 0) for r in runs) or None,
+        "errors": sum(r["errors"] for r in runs),
+        "messages": sum(r["messages"] for r in runs),
+        "replies": replies,
+        "foreignCores": cell.get("foreignCores"),
+    }
+
+
+def index(results):
+    return {(c["system"], c["server"], c["fixture"], c["concurrency"]): c
+            for c in results["cells"]}
+
+
+def number(value, digits=None):
+    if value is None:
+        return "–"
+    if digits is None:
+        digits = 0 if value >= 100 else 1 if value >= 10 else 2
+    return f"{value:.{digits}f}"
+
+
+def rateText(summary):
+    if summary is None:
+        return "–"
+    return (f"{number(summary['rate'])} ({number(summary['rateMin'])}–"
+            f"{number(summary['rateMax'])})")
+
+
+def latencyText(summary):
+    if summary is None:
+        return "–"
+    return f"{number(summary['p50'])} / {number(summary['p99'])}"
+
+
+def cellLine(cell):
+    """
+    One progress line for a finished cell (a L{run.Cell}).
+    """
+    head = f"{cell.server:13} {cell.system:27} {cell.fixture:5} c={cell.concurrency:<3}"
+    if cell.status != "ok":
+        return f"{head} {cell.status}: {cell.reason}"
+    summary = summarize({"runs": cell.runs, "status": cell.status})
+    return (f"{head} {rateText(summary)} msg/s, p50/p99 {latencyText(summary)}"
+            f" ms, errors {summary['errors']}, replies {summary['replies']}")
+
+
+def _summaryAt(cells, system, server, fixture, concurrency):
+    cell = cells.get((system, server, fixture, concurrency))
+    return None if cell is None else summarize(cell)
+
+
+def _ratio(numerator, denominator):
+    if numerator is None or denominator is None or not denominator["rate"]:
+        return None
+    return numerator["rate"] / denominator["rate"]
+
+
+def _statusText(cell):
+    if cell is None:
+        return "not run"
+    if cell["status"] == "n/a":
+        return f"n/a ({cell['reason']})"
+    return f"{cell['status']}: {cell['reason']}"
+
+
+def mainTable(results, cells):
+    rows = ["| system | server | fixture | c=1 msg/s (min–max) "
+            "| c=1 p50 / p99 ms | c=64 msg/s (min–max) | c=64 p50 / p99 ms "
+            "| CPU ms/msg (c=64) | RSS MiB after c=64 (peak) | replies |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    seen = []
+    for c in results["cells"]:
+        key = (c["system"], c["server"], c["fixture"])
+        if key not in seen and c["concurrency"] in (1, 64):
+            seen.append(key)
+    for system, server, fixture in seen:
+        one = cells.get((system, server, fixture, 1))
+        many = cells.get((system, server, fixture, 64))
+        s1 = summarize(one) if one else None
+        s64 = summarize(many) if many else None
+        if s1 is None and s64 is None:
+            rows.append(f"| {system} | {server} | {FIXTURE_NAMES[fixture]} | "
+                        f"{_statusText(many or one)} | | | | | | |")
+            continue
+        replies = {}
+        errors = 0
+        for s in (s1, s64):
+            if s:
+                errors += s["errors"]
+                for code, count in s["replies"].items():
+                    replies[code] = replies.get(code, 0) + count
+        replyText = ", ".join(f"{code} × {count}"
+                              for code, count in sorted(replies.items()))
+        if errors:
+            replyText += f"; **{errors} errors**"
+        memory = "–"
+        if s64 and s64["rss"] is not None:
+            memory = f"{number(s64['rss'], 1)} ({number(s64['hwm'], 1)})"
+        rows.append(
+            f"| {system} | {server} | {FIXTURE_NAMES[fixture]} "
+            f"| {rateText(s1)} | {latencyText(s1)} | {rateText(s64)} "
+            f"| {latencyText(s64)} | {number(s64 and s64['cpu'], 3)} "
+            f"| {memory} | {replyText} |")
+    return rows
+
+
+def ratioTable(results, cells):
+    rows = ["| system | fixture | pyfilter / reference c=1 "
+            "| pyfilter / reference c=64 | pyfilter / bare Twisted c=1 "
+            "| pyfilter / bare Twisted c=64 |",
+            "|---|---|---:|---:|---:|---:|"]
+    systems = []
+    for c in results["cells"]:
+        if c["server"] == "pyfilter" and c["system"] not in systems:
+            systems.append(c["system"])
+    for system in systems:
+        for fixture in KINDS:
+            values = []
+            for other, otherSystem in (("reference", system),
+                                       ("bare Twisted", "bare Twisted")):
+                for concurrency in (1, 64):
+                    mine = _summaryAt(cells, system, "pyfilter", fixture,
+                                      concurrency)
+                    theirs = _summaryAt(cells, otherSystem, other, fixture,
+                                        concurrency)
+                    ratio = _ratio(mine, theirs)
+                    values.append("–" if ratio is None else
+                                  f"{number(ratio, 2)}×")
+            if set(values) != {"–"}:
+                rows.append(f"| {system} | {FIXTURE_NAMES[fixture]} | "
+                            + " | ".join(values) + " |")
+    return rows
+
+
+def extraTable(results, cells):
+    rows = ["| system | server | fixture | concurrency | msg/s (min–max) "
+            "| p50 / p99 ms | replies |", "|---|---|---|---:|---:|---:|---|"]
+    for c in results["cells"]:
+        if c["concurrency"] in (1, 64):
+            continue
+        s = summarize(c)
+        if s is None:
+            rows.append(f"| {c['system']} | {c['server']} | "
+                        f"{FIXTURE_NAMES[c['fixture']]} | {c['concurrency']} "
+                        f"| {_statusText(c)} | | |")
+            continue
+        replies = ", ".join(f"{k} × {v}" for k, v in sorted(
+            s["replies"].items()))
+        if s["errors"]:
+            replies += f"; **{s['errors']} errors**"
+        rows.append(f"| {c['system']} | {c['server']} | "
+                    f"{FIXTURE_NAMES[c['fixture']]} | {c['concurrency']} | "
+                    f"{rateText(s)} | {latencyText(s)} | {replies} |")
+    return rows
+
+
+def startupTable(results):
+    byServer = {}
+    for c in results["cells"]:
+        if c.get("startupMs") is not None:
+            byServer.setdefault((c["server"], c["system"]), []).append(
+                c["startupMs"])
+    rows = ["| server | system | median ms | range ms | starts |",
+            "|---|---|---:|---:|---:|"]
+    for (server, system), values in byServer.items():
+        rows.append(f"| {server} | {system} | "
+                    f"{number(statistics.median(values), 0)} | "
+                    f"{number(min(values), 0)}–{number(max(values), 0)} | "
+                    f"{len(values)} |")
+    return rows
+
+
+def memoryTable(memory):
+    if memory.get("status") != "ok":
+        return [f"Not run ({memory.get('status')})."]
+    samples = memory["samples"]
+    base = samples[0]["rssMiB"]
+    rows = [f"pyfilter, chain `{memory['system']}`, small messages, "
+            f"c={memory['concurrency']}, one daemon:", "",
+            "| after messages | RSS MiB | vs first sample | peak (VmHWM) MiB "
+            "| errors |", "|---:|---:|---:|---:|---:|"]
+    for s in samples:
+        rows.append(f"| {s['messages']:,} | {number(s['rssMiB'], 1)} | "
+                    f"{(s['rssMiB'] - base) / base * 100:+.1f} % | "
+                    f"{number(s['hwmMiB'], 1)} | {s['errors']} |")
+    return rows
+
+
+def _metText(met):
+    return "**met**" if met else "**not met**"
+
+
+@target("pyfilter's empty chain ≥ 75 % of bare Twisted (msg/s)")
+def emptyChainTarget(cells):
+    for concurrency in (1, 64):
+        ratios = []
+        for fixture in KINDS:
+            ratio = _ratio(
+                _summaryAt(cells, "empty chain", "pyfilter", fixture,
+                           concurrency),
+                _summaryAt(cells, "bare Twisted", "bare Twisted", fixture,
+                           concurrency))
+            ratios.append((fixture, ratio))
+        yield _ratioLine(f"c={concurrency}", ratios, 0.75, percent=True)
+
+
+@target("attachments ≥ 10× the reference at 100 KB")
+def attachments100kTarget(cells):
+    yield from _referenceRatioLines(cells, "100k", 10)
+
+
+@target("attachments ≥ 100× the reference at 5 MB")
+def attachments5mTarget(cells):
+    yield from _referenceRatioLines(cells, "5m", 100)
+
+
+@target("p99 ≤ 15 ms for small messages at concurrency 32 (pyfilter)")
+def p99Target(cells):
+    for (system, server, fixture, concurrency), cell in cells.items():
+        if (server, fixture, concurrency) != ("pyfilter", "small", 32):
+            continue
+        s = summarize(cell)
+        if s is None:
+            yield system, _statusText(cell), None
+        else:
+            yield system, f"p99 {number(s['p99'])} ms", s["p99"] <= 15
+
+
+def _referenceRatioLines(cells, fixture, factor):
+    for concurrency in (1, 64):
+        ratio = _ratio(
+            _summaryAt(cells, "attachments", "pyfilter", fixture, concurrency),
+            _summaryAt(cells, "attachments", "reference", fixture,
+                       concurrency))
+        yield _ratioLine(f"c={concurrency}", [(fixture, ratio)], factor)
+
+
+def _ratioLine(label, ratios, threshold, percent=False):
+    texts = []
+    for fixture, ratio in ratios:
+        value = ("–" if ratio is None else f"{ratio * 100:.0f} %" if percent
+                 else f"{ratio:.1f}×")
+        texts.append(f"{FIXTURE_NAMES[fixture]} {value}")
+    known = [r for _, r in ratios if r is not None]
+    met = None if len(known) < len(ratios) else min(known) >= threshold
+    return label, ", ".join(texts), met
+
+
+def memoryTarget(memory):
+    if memory.get("status") != "ok":
+        return "not run", None
+    samples = memory["samples"]
+    base = samples[0]["rssMiB"]
+    worst = max(abs(s["rssMiB"] - base) / base for s in samples)
+    last = samples[-1]
+    met = worst <= 0.10 and samples[-1]["messages"] >= 100000
+    return (f"{samples[0]['messages']:,} → {last['messages']:,} messages: "
+            f"{number(base, 1)} → {number(last['rssMiB'], 1)} MiB, largest "
+            f"deviation {worst * 100:.1f} %"), met
+
+
+def targetLines(results, cells):
+    rows = ["| target | case | measured | verdict |", "|---|---|---|---|"]
+    for description, check in TARGETS:
+        for label, value, met in check(cells):
+            verdict = "not measured" if met is None else _metText(met)
+            rows.append(f"| {description} | {label} | {value} | {verdict} |")
+    value, met = memoryTarget(results.get("memory", {}))
+    rows.append(f"| RSS within ±10 % between 1k and 100k messages | "
+                f"pyfilter attachments, small, c=64 | {value} | "
+                f"{'not measured' if met is None else _metText(met)} |")
+    return rows
+
+
+def noiseLines(results):
+    noisy = [c for c in results["cells"]
+             if (c.get("foreignCores") or 0) > NOISE_CORES]
+    machine = results["machine"]
+    lines = [f"Load average before the run "
+             f"{', '.join(f'{x:.2f}' for x in machine['loadAverageBefore'])},"
+             f" after {', '.join(f'{x:.2f}' for x in machine.get('loadAverageAfter', ()))}."]
+    if noisy:
+        lines.append(
+            f"{len(noisy)} of {len(results['cells'])} cells saw other "
+            f"processes (other engineers' test runs) use more than "
+            f"{NOISE_CORES} of a core on average while they ran; their "
+            "figures are noisier: " + "; ".join(
+                f"{c['server']} {c['system']} {c['fixture']} "
+                f"c={c['concurrency']} ({c['foreignCores']:.2f} cores)"
+                for c in noisy) + ".")
+    else:
+        lines.append("No cell saw other processes use more than "
+                     f"{NOISE_CORES} of a core on average.")
+    return lines
+
+
+def write(results, path):
+    cells = index(results)
+    method = results["method"]
+    machine = results["machine"]
+    sizes = ", ".join(f"{FIXTURE_NAMES[k]} {v / 1024:.1f} KiB"
+                      for k, v in results["fixtureBytes"].items())
+    out = [
+        "# pyfilter benchmark results", "",
+        f"Run {results['date']} ({results['mode']} mode, "
+        f"{results.get('minutes', '?')} minutes), written by "
+        "`benchmarks/run.py`; see `benchmarks/README.md` for the method and "
+        "how to re-run. Compare ratios within this one run, not absolute "
+        "figures across machines.", "",
+        "## Machine", "",
+        f"- CPU: {machine['cpu']}, {machine['cores']} cores; "
+        f"{machine['memoryGiB']} GiB RAM; {machine['os']}, Linux "
+        f"{machine['kernel']}.",
+        f"- Interpreters: pyfilter and bare Twisted {results['interpreters']['pyfilter']}; "
+        f"reference {results['interpreters']['reference']}; load generator "
+        f"{results['interpreters']['loadgen']}.",
+        "- The load generator and the daemon share the cores.", "",
+        "## Method", "",
+        f"- Fixtures (data file sizes): {sizes}; 8 distinct copies each, "
+        "rotated. Every message runs the whole chain and is accepted.",
+        f"- Every cell: the daemon started afresh as courierfilter does "
+        f"(stdin pipe, fd 3 closed when ready), {method['warmup']} s "
+        f"unrecorded warm-up, then {method['runs']} run(s) of "
+        f"{method['duration']} s (5 MB cells: at least "
+        f"{method['minMessagesLarge']} messages); a run's msg/s counts "
+        "until its last reply. msg/s: median (min–max); p50/p99: medians "
+        "of the runs' percentiles; CPU: the daemon's utime+stime per "
+        "message; RSS: VmRSS after the last run (VmHWM peak).",
+        "- Closed loop: each client sends its next message when its reply "
+        "is complete; a new connection per message.", "",
+        "## Targets", "", *targetLines(results, cells), "",
+        "## Throughput and latency", "", *mainTable(results, cells), "",
+        "## pyfilter relative to the reference and to bare Twisted", "",
+        "msg/s ratios, same fixture and concurrency.", "",
+        *ratioTable(results, cells), "",
+        "## Other concurrencies", "", *extraTable(results, cells), "",
+        "## Memory", "", *memoryTable(results.get("memory", {})), "",
+        "## Start-up (exec → fd 3 closed)", "", *startupTable(results), "",
+        "## Noise", "", *noiseLines(results), "",
+    ]
+    with open(path, "w") as f:
+        f.write("\n".join(out))

@@ -1,0 +1,304 @@
+"""
+Runs the benchmark matrix and writes C{benchmarks/RESULTS.md}.
+
+Bare Twisted, the reference (courier-pythonfilter 3.0.6) and pyfilter run
+side by side in one run, on the same fixtures and the same interpreter
+(Debian's C{/usr/bin/python3}).  Every cell (system, fixture, concurrency)
+gets a freshly started daemon, an unrecorded warm-up and C{runs} recorded
+runs; the table gives medians.  A separate memory run samples pyfilter's RSS
+after 1k, 10k, 50k and 100k messages.
+
+    /usr/bin/python3 benchmarks/run.py [--quick] [--pyfilter-venv DIR]
+    /usr/bin/python3 benchmarks/run.py --report benchmarks/work/results.json
+
+To compare another filter, add one L{System} to L{SYSTEMS}.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+        __file__))))
+
+from benchmarks import fixtures, report  # noqa: E402
+from benchmarks.courierroot import CourierRoot  # noqa: E402
+from benchmarks.daemon import DaemonError  # noqa: E402
+from benchmarks.servers import (  # noqa: E402
+    BENCHMARKS, BareTwisted, Pyfilter, Reference, interpreterVersion)
+
+
+@dataclass(frozen=True)
+class System:
+    """
+    One row group of the table: a chain run by each of C{servers}.
+
+    @ivar chain: the chain file's text (pythonfilter.conf format).
+    @ivar modules: the modules configuration's text
+        (pythonfilter-modules.conf format).
+    @ivar fixtures: fixture kinds to measure.
+    @ivar servers: which servers run it.
+    @ivar concurrencies: client counts of every cell.
+    @ivar extraCells: further (server, fixture, concurrency) cells.
+    """
+    name: str
+    chain: str
+    modules: str = ""
+    fixtures: tuple = fixtures.KINDS
+    servers: tuple = ("reference", "pyfilter")
+    concurrencies: tuple = (1, 64)
+    extraCells: tuple = (("pyfilter", "small", 32),)
+
+
+BARE = System("bare Twisted", "", servers=("bare Twisted",), extraCells=())
+SYSTEMS = (
+    BARE,
+    System("empty chain", ""),
+    System("attachments", "attachments\n"),
+    System("attachments + deliveredto", "attachments\ndeliveredto\n"),
+    System("noduplicates", "noduplicates\n"),
+    System("whitelist_relayclients", "whitelist_relayclients\n"),
+)
+
+#: The memory run: pyfilter's chain and the message counts RSS is read at.
+MEMORY_SYSTEM = SYSTEMS[2]
+MEMORY_CHECKPOINTS = (1000, 10000, 50000, 100000)
+MEMORY_CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class Mode:
+    warmup: float
+    runs: int
+    duration: float
+    minMessagesLarge: int
+    memoryCheckpoints: tuple = MEMORY_CHECKPOINTS
+
+
+FULL = Mode(warmup=1.0, runs=3, duration=5.0, minMessagesLarge=60)
+QUICK = Mode(warmup=0.5, runs=1, duration=3.0, minMessagesLarge=20,
+             memoryCheckpoints=(1000, 5000, 10000))
+
+
+@dataclass
+class Cell:
+    system: str
+    server: str
+    fixture: str
+    concurrency: int
+    status: str = "ok"
+    reason: str = ""
+    startupMs: float = None
+    foreignCores: float = None
+    runs: list = field(default_factory=list)
+
+
+def cellsOf(system):
+    for server in system.servers:
+        for fixture in system.fixtures:
+            for concurrency in system.concurrencies:
+                yield server, fixture, concurrency
+    for server, fixture, concurrency in system.extraCells:
+        if server in system.servers:
+            yield server, fixture, concurrency
+
+
+def loadgen(daemon, requests, concurrency, mode, fixture, count=None,
+            runs=None, warmup=None):
+    argv = [sys.executable, os.path.join(BENCHMARKS, "loadgen.py"),
+            "--socket", daemon.socketPath,
+            "--concurrency", str(concurrency),
+            "--warmup", str(mode.warmup if warmup is None else warmup),
+            "--runs", str(mode.runs if runs is None else runs),
+            "--duration", str(mode.duration),
+            "--min-messages",
+            str(mode.minMessagesLarge if fixture == "5m" else 0),
+            "--pid", str(daemon.pid)]
+    if count is not None:
+        argv += ["--count", str(count)]
+    for dataPath, controlPath in requests:
+        argv += ["--request", dataPath, controlPath]
+    result = subprocess.run(argv, check=True, capture_output=True, text=True)
+    return json.loads(result.stdout)
+
+
+def machineBusySeconds():
+    """
+    CPU time all processes on the machine used since boot.
+    """
+    with open("/proc/stat") as f:
+        user, nice, system, _, _, irq, softirq, steal = map(
+            int, f.readline().split()[1:9])
+    return ((user + nice + system + irq + softirq + steal)
+            / os.sysconf("SC_CLK_TCK"))
+
+
+def ownBusySeconds():
+    """
+    CPU time of this process and its reaped children (daemons, loadgen).
+    """
+    return sum(usage.ru_utime + usage.ru_stime for usage in (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def runCell(server, system, fixture, concurrency, requests, mode, logDir):
+    """
+    Measure one cell and note how much CPU other processes took meanwhile.
+    """
+    cell = Cell(system.name, server.name, fixture, concurrency)
+    reason = server.unavailable(system)
+    if reason:
+        cell.status, cell.reason = "n/a", reason
+        return cell
+    began = (time.monotonic(), machineBusySeconds(), ownBusySeconds())
+    _measureCell(cell, server, system, requests, mode, logDir)
+    wall, busy, own = (after - before for after, before in zip(
+        (time.monotonic(), machineBusySeconds(), ownBusySeconds()), began))
+    cell.foreignCores = max(0.0, busy - own) / wall
+    return cell
+
+
+def _measureCell(cell, server, system, requests, mode, logDir):
+    fixture, concurrency = cell.fixture, cell.concurrency
+    try:
+        daemon = server.start(system)
+    except DaemonError as e:
+        cell.status, cell.reason = "failed", f"start: {e}"
+        return
+    cell.startupMs = daemon.startupMs
+    try:
+        cell.runs = loadgen(daemon, requests, concurrency, mode, fixture)
+    except subprocess.CalledProcessError as e:
+        cell.status, cell.reason = "failed", f"loadgen: {e.stderr[-500:]}"
+    finally:
+        stoppedCleanly = daemon.stop()
+    if not stoppedCleanly:
+        cell.reason += " (did not exit when stdin closed; killed)"
+    if any(run["errors"] for run in cell.runs) or cell.status != "ok":
+        keep = os.path.join(logDir, "failed-" + "-".join(
+            str(p) for p in (server.name, system.name, fixture, concurrency)
+        ).replace(" ", "_").replace("+", "and") + ".log")
+        os.replace(daemon.logPath, keep)
+
+
+def memoryRun(server, requests, mode):
+    """
+    pyfilter's RSS after each of C{mode.memoryCheckpoints} messages.
+    """
+    if server.unavailable(MEMORY_SYSTEM):
+        return {"status": "n/a"}
+    daemon = server.start(MEMORY_SYSTEM)
+    samples, sent = [], 0
+    try:
+        for checkpoint in mode.memoryCheckpoints:
+            run, = loadgen(daemon, requests, MEMORY_CONCURRENCY, mode, "small",
+                           count=checkpoint - sent, runs=1, warmup=0)
+            sent = checkpoint
+            samples.append({"messages": checkpoint, "rssMiB": run["rssMiB"],
+                            "hwmMiB": run["hwmMiB"], "errors": run["errors"],
+                            "replies": run["replies"]})
+    finally:
+        daemon.stop()
+    return {"status": "ok", "system": MEMORY_SYSTEM.name,
+            "concurrency": MEMORY_CONCURRENCY, "samples": samples}
+
+
+def machine():
+    with open("/proc/cpuinfo") as f:
+        models = [line.split(":", 1)[1].strip() for line in f
+                  if line.startswith("model name")]
+    with open("/proc/meminfo") as f:
+        memKiB = int(f.readline().split()[1])
+    release = ""
+    if os.path.exists("/etc/debian_version"):
+        with open("/etc/debian_version") as f:
+            release = "Debian " + f.read().strip()
+    return {"cpu": models[0] if models else platform.processor(),
+            "cores": os.cpu_count(), "memoryGiB": round(memKiB / 2**20, 1),
+            "os": release or platform.platform(),
+            "kernel": platform.release(),
+            "loadAverageBefore": os.getloadavg()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="one short run per cell (a smoke run)")
+    parser.add_argument("--work", default=os.path.join(BENCHMARKS, "work"))
+    parser.add_argument("--pyfilter-venv")
+    parser.add_argument("--reference-venv")
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only systems whose name contains this")
+    parser.add_argument("--no-install", action="store_true",
+                        help="use the venvs as they are")
+    parser.add_argument("--report", metavar="RESULTS_JSON",
+                        help="only rewrite RESULTS.md from saved results")
+    parser.add_argument("--output", default=os.path.join(BENCHMARKS,
+                                                         "RESULTS.md"))
+    args = parser.parse_args(argv)
+    if args.report:
+        with open(args.report) as f:
+            report.write(json.load(f), args.output)
+        return
+
+    work = os.path.abspath(args.work)
+    mode = QUICK if args.quick else FULL
+    logDir = os.path.join(work, "logs")
+    os.makedirs(logDir, exist_ok=True)
+    root = CourierRoot(work)
+    root.build()
+    pyfilterVenv = args.pyfilter_venv or os.path.join(work, "venv-pyfilter")
+    referenceVenv = args.reference_venv or os.path.join(work,
+                                                        "venv-reference")
+    reference = Reference(root, logDir, referenceVenv)
+    pyfilter = Pyfilter(root, logDir, pyfilterVenv)
+    if not args.no_install:
+        reference.install()
+        pyfilter.install()
+    servers = {s.name: s for s in (BareTwisted(root, logDir, pyfilterVenv),
+                                   reference, pyfilter)}
+    print("generating fixtures ...", flush=True)
+    requests = fixtures.buildFixtures(work)
+
+    results = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "mode": "quick" if args.quick else "full",
+        "method": asdict(mode),
+        "machine": machine(),
+        "interpreters": {"pyfilter": interpreterVersion(pyfilterVenv),
+                         "reference": interpreterVersion(referenceVenv),
+                         "loadgen": sys.version.split()[0]},
+        "fixtureBytes": {kind: os.path.getsize(pairs[0][0])
+                         for kind, pairs in requests.items()},
+        "cells": [],
+    }
+    began = time.monotonic()
+    systems = [s for s in SYSTEMS
+               if not args.only or any(o in s.name for o in args.only)]
+    for system in systems:
+        for serverName, fixture, concurrency in cellsOf(system):
+            cell = runCell(servers[serverName], system, fixture, concurrency,
+                           requests[fixture], mode, logDir)
+            results["cells"].append(asdict(cell))
+            print(report.cellLine(cell), flush=True)
+    print("memory run ...", flush=True)
+    results["memory"] = memoryRun(pyfilter, requests["small"], mode)
+    results["minutes"] = round((time.monotonic() - began) / 60, 1)
+    results["machine"]["loadAverageAfter"] = os.getloadavg()
+    saved = os.path.join(work, "results.json")
+    with open(saved, "w") as f:
+        json.dump(results, f, indent=1)
+    report.write(results, args.output)
+    print(f"results: {saved}\nreport: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
