@@ -254,40 +254,55 @@ class Rewrite:
         """
         if not self.changed:
             return False
-        directory = os.path.dirname(os.path.abspath(self.dataPath))
-        fd, temporary = tempfile.mkstemp(prefix=".pyfilter-", dir=directory)
-        try:
-            with open(self.dataPath, "rb") as source, \
-                    os.fdopen(fd, "wb") as target:
-                original = os.fstat(source.fileno())
-                headers, inserts = self._plan(source)
-                target.write(headers)
-                source.seek(self._bodyOffset)
-                position = self._bodyOffset
-                for offset, data in inserts + [(None, b"")]:
-                    _copy(source, target,
-                          None if offset is None else offset - position)
-                    target.write(data)
-                    position = offset
-                target.flush()
-                os.fchmod(target.fileno(), stat.S_IMODE(original.st_mode))
-                try:
-                    os.fchown(target.fileno(), original.st_uid,
-                              original.st_gid)
-                except PermissionError:
-                    pass
-                os.fsync(target.fileno())
-            if not proceed():
-                raise Abandoned(f"rewrite of {self.dataPath} abandoned")
-            os.rename(temporary, self.dataPath)
-        except BaseException:
-            try:
-                os.unlink(temporary)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsyncDirectory(directory)
+
+        def write(source, target):
+            headers, inserts = self._plan(source)
+            target.write(headers)
+            source.seek(self._bodyOffset)
+            position = self._bodyOffset
+            for offset, data in inserts + [(None, b"")]:
+                _copy(source, target,
+                      None if offset is None else offset - position)
+                target.write(data)
+                position = offset
+
+        replaceFile(self.dataPath, write, proceed)
         return True
+
+
+def replaceFile(path, write, proceed=lambda: True):
+    """
+    Replace C{path} atomically: C{write(source, target)} produces the new
+    content into a temporary file in the same directory (C{source} is the
+    original, open for reading); it is fsync'ed, given the original's mode
+    and owner, and renamed over C{path}; then the directory is fsync'ed.
+
+    @param proceed: asked just before the rename; if false the new file is
+        discarded and L{Abandoned} raised.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=".pyfilter-", dir=directory)
+    try:
+        with open(path, "rb") as source, os.fdopen(fd, "wb") as target:
+            original = os.fstat(source.fileno())
+            write(source, target)
+            target.flush()
+            os.fchmod(target.fileno(), stat.S_IMODE(original.st_mode))
+            try:
+                os.fchown(target.fileno(), original.st_uid, original.st_gid)
+            except PermissionError:
+                pass
+            os.fsync(target.fileno())
+        if not proceed():
+            raise Abandoned(f"rewrite of {path} abandoned")
+        os.rename(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsyncDirectory(directory)
 
 
 def _copy(source, target, length):

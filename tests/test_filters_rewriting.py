@@ -303,3 +303,50 @@ class SendmailTests(unittest.TestCase):
             self.assertRaises(ValueError, self.sendmail.send, [address],
                               b"x")
         self.assertFalse(os.path.exists(self.program + ".args"))
+
+
+class XFilterTests(unittest.TestCase):
+    def test_legacyRewrite(self):
+        """A reference-style module changing the message through
+        courier.xfilter gets it written back, atomically, with a final
+        newline."""
+        from pyfilter import compat
+        compat.install()
+        from courier import xfilter
+        message = writeMessage(self, ["ialice", "rb@example.test", "R", "N"],
+                               b"Subject: old\n\nbody")
+        os.chmod(message.dataPath, 0o640)
+        inode = os.stat(message.dataPath).st_ino
+        loaded = xfilter.XFilter("legacy", message.dataPath,
+                                 message.controlPaths)
+        self.assertEqual(loaded.get_control_data()["i"], "alice")
+        msg = loaded.get_message()
+        msg.replace_header("Subject", "new")
+        loaded.set_message(msg)
+        self.assertEqual(loaded.submit(), "")
+        self.assertEqual(contentOf(message.dataPath),
+                         b"Subject: new\n\nbody\n")
+        self.assertNotEqual(os.stat(message.dataPath).st_ino, inode)
+        self.assertEqual(os.stat(message.dataPath).st_mode & 0o777, 0o640)
+
+    def test_dummyDoesNotWrite(self):
+        """DummyXFilter.submit leaves the data file alone."""
+        from pyfilter.compat.courier import xfilter
+        message = writeMessage(self, ["rb@example.test", "R", "N"])
+        loaded = xfilter.DummyXFilter("legacy", message.dataPath,
+                                      message.controlPaths)
+        loaded.get_message()["X-New"] = "1"
+        self.assertEqual(loaded.submit(), "")
+        self.assertEqual(contentOf(message.dataPath),
+                         b"Subject: test\n\nbody\n")
+
+    def test_unreadableIsInitError(self):
+        """A data file that cannot be loaded raises InitError with the
+        reference's text."""
+        from pyfilter.compat.courier import xfilter
+        message = writeMessage(self, ["rb@example.test", "R", "N"])
+        error = self.assertRaises(xfilter.InitError, xfilter.XFilter, "x",
+                                  message.dataPath + ".missing",
+                                  message.controlPaths)
+        self.assertTrue(str(error).startswith(
+            "Internal failure parsing message data file: "))
