@@ -224,16 +224,26 @@ class Spamd(Daemon):
 
 class Authdaemond(Daemon):
     """
-    courier-authdaemond with the userdb module and the given accounts,
-    its socket at C{socketPath}.
+    courier-authdaemond with the userdb module, its socket at
+    C{socketPath}, and three accounts whose homes are in its directory
+    (L{home}), each with a Maildir++ C{maildirsize}:
 
-    @param accounts: name to C{(home, maildir or None)}.
+      - C{alice}: maildir C{./Maildir} (relative), over her byte quota;
+      - C{bob}: an absolute maildir, under quota;
+      - C{carol@hosted.test}: no maildir field (so C{HOME/Maildir}), over
+        her message-count quota.
     """
 
     name = "authdaemond"
     program = "/usr/lib/courier/courier-authlib/authdaemond"
 
-    def __init__(self, accounts):
+    ACCOUNTS = {
+        "alice": ("./Maildir", "1000S\n900 3\n200 1\n"),
+        "bob": ("Maildir", "1000000S,100C\n500 2\n"),
+        "carol@hosted.test": (None, "100000S,2C\n10 2\n"),
+    }
+
+    def __init__(self):
         _require(self.program, "makeuserdb", "unshare")
         Daemon.__init__(self)
         os.mkdir(self.path("etc"))
@@ -246,12 +256,22 @@ class Authdaemond(Daemon):
                     'DEBUG_LOGIN=0\nDEFAULTOPTIONS=""\nLOGGEROPTS=""\n')
         userdb = self.path("etc", "userdb")
         with open(userdb, "w") as f:
-            for name, (home, maildir) in accounts.items():
+            for name, (maildir, maildirsize) in self.ACCOUNTS.items():
+                home = self.home(name)
+                os.makedirs(os.path.join(home, "Maildir"))
+                with open(os.path.join(home, "Maildir", "maildirsize"),
+                          "w") as sizes:
+                    sizes.write(maildirsize)
                 fields = f"uid=65534|gid=65534|home={home}"
-                if maildir is not None:
+                if maildir == "Maildir":
+                    fields += f"|mail={home}/Maildir"
+                elif maildir is not None:
                     fields += f"|mail={maildir}"
                 f.write(f"{name}\t{fields}\n")
         os.chmod(userdb, 0o600)
+
+    def home(self, name):
+        return self.path("home", name)
 
     def command(self):
         script = (f"mount --bind {self.path('etc')} /etc/courier && "
@@ -313,17 +333,25 @@ class Slapd(Daemon):
             return True
 
 
-def serviceFilter(testCase, name, modulesText="", courierFiles=None):
+def serviceFilter(testCase, name, modulesText="", courierFiles=None,
+                  hostedDomains=()):
     """
     The started filter C{name} on the real reactor, with the modules config
-    C{modulesText} and a Courier sysconfdir holding C{courierFiles}.
+    C{modulesText} and a Courier sysconfdir holding C{courierFiles} and a
+    compiled C{hosteddomains.dat} of C{hostedDomains}.
     """
+    import dbm.gnu
+
     from twisted.internet import reactor
 
     from pyfilter.loader import makeFilter
     from tests.helpers import courierSysconf, makeContext
-    context = makeContext(testCase, reactor=reactor,
-                          sysconfdir=courierSysconf(testCase, courierFiles),
+    sysconfdir = courierSysconf(testCase, courierFiles)
+    with dbm.gnu.open(os.path.join(sysconfdir, "hosteddomains.dat"),
+                      "c") as hosted:
+        for domain in hostedDomains:
+            hosted[domain] = "1"
+    context = makeContext(testCase, reactor=reactor, sysconfdir=sysconfdir,
                           modulesText=modulesText)
     found = makeFilter(name, context.modules, context)[0]
     found.start()
