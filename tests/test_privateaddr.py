@@ -1,0 +1,194 @@
+"""
+Tests for the privateaddr filter: its static rules, and its LDAP source
+against a real slapd (tests/fixtures/ldap).
+"""
+
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
+from twisted.trial import unittest
+
+from pyfilter.filter import ConfigError
+from pyfilter.ldapsource import TTLCache
+from pyfilter.loader import makeFilter
+from pyfilter.reply import Reply
+from tests import services
+from tests.helpers import courierSysconf, makeContext, writeMessage
+
+REFUSED = Reply("517", "Sender is not allowed by privacy settings.")
+STATIC = ("[privateaddr.py]\nprivate_rcpts = {'help@example.test': "
+          "['[^@]*@example\\\\.test', 'boss@partner\\\\.test']}\n")
+
+
+def records(sender, *recipients):
+    lines = [f"s{sender}"]
+    for address, original in recipients:
+        lines += [f"r{address}", f"R{original}", "N"]
+    return lines
+
+
+def staticFilter(testCase, modulesText=STATIC, courierFiles=None):
+    context = makeContext(testCase, modulesText=modulesText,
+                          sysconfdir=courierSysconf(testCase, courierFiles))
+    found = makeFilter("privateaddr", context.modules, context)[0]
+    found.start()
+    return found
+
+
+class StaticTests(unittest.TestCase):
+    def test_defaultEmpty(self):
+        """With the default options nothing is private."""
+        self.assertIsNone(staticFilter(self, "").consider(writeMessage(
+            self, records("x@evil.example", ("help@example.test", "")))))
+
+    def test_allowed(self):
+        """A sender matching a pattern may write to a private address."""
+        self.assertIsNone(staticFilter(self).consider(writeMessage(
+            self, records("alice@example.test", ("help@example.test", "")))))
+
+    def test_refused(self):
+        """Another sender is refused, and the refusal is logged."""
+        with capturedLogs() as events:
+            reply = staticFilter(self).consider(writeMessage(self, records(
+                "x@evil.example", ("bob@example.test", ""),
+                ("help@example.test", ""))))
+        self.assertEqual(reply, REFUSED)
+        self.assertIn("refused by privateaddr.py", events[-1]["log_format"])
+
+    def test_fullMatch(self):
+        """Patterns must match the whole sender, not only its start."""
+        self.assertEqual(staticFilter(self).consider(writeMessage(
+            self, records("boss@partner.test.evil.example",
+                          ("help@example.test", "")))), REFUSED)
+
+    def test_nullSender(self):
+        """The null sender is refused for a private address."""
+        self.assertEqual(staticFilter(self).consider(writeMessage(
+            self, records("", ("help@example.test", "")))), REFUSED)
+
+    def test_originalRecipient(self):
+        """The original recipient (R, without rfc822;) is what is checked."""
+        self.assertEqual(staticFilter(self).consider(writeMessage(
+            self, records("x@evil.example", ("alias-target@example.test",
+                                             "rfc822;help@example.test")))),
+            REFUSED)
+
+    def test_locallowercase(self):
+        """With locallowercase the recipient is compared lower-cased."""
+        message = writeMessage(self, records("x@evil.example",
+                                             ("Help@Example.TEST", "")))
+        self.assertIsNone(staticFilter(self).consider(message))
+        self.assertEqual(staticFilter(
+            self, courierFiles={"locallowercase": ""}).consider(message),
+            REFUSED)
+
+    def test_badPattern(self):
+        """An invalid pattern is a configuration error."""
+        self.assertRaises(ConfigError, staticFilter, self,
+                          "[privateaddr.py]\nprivate_rcpts = {'a@b': ['(']}\n")
+
+    def test_badLdapFilter(self):
+        """An invalid LDAP filter template is a configuration error."""
+        self.assertRaises(ConfigError, staticFilter, self,
+                          "[privateaddr.py]\nldap_url = 'ldap://localhost'\n"
+                          "ldap_base_dn = 'dc=x'\nldap_filter = '(mail=%s'\n")
+
+
+class TTLCacheTests(unittest.TestCase):
+    def test_expires(self):
+        """An entry is forgotten after its time to live."""
+        clock = Clock()
+        cache = TTLCache(clock, 10, 5)
+        cache.put("a", 1)
+        clock.advance(9)
+        self.assertEqual(cache.get("a"), 1)
+        clock.advance(1)
+        self.assertIsNone(cache.get("a"))
+
+    def test_bounded(self):
+        """Beyond its size the least recently used entry goes."""
+        cache = TTLCache(Clock(), 10, 2)
+        cache.put("a", 1)
+        cache.put("b", 2)
+        cache.get("a")
+        cache.put("c", 3)
+        self.assertEqual([cache.get(k) for k in "abc"], [1, None, 3])
+
+
+class LdapTests(unittest.TestCase):
+    def setUp(self):
+        self.slapd = services.shared(services.Slapd)
+
+    def privateaddr(self, **options):
+        options = dict({"ldap_url": self.slapd.url,
+                        "ldap_base_dn": self.slapd.baseDN,
+                        "ldap_attribute": "pyfilterAllowedSender",
+                        "ldap_timeout": 2}, **options)
+        text = "[privateaddr.py]\n" + "".join(
+            f"{name} = {value!r}\n" for name, value in options.items())
+        return services.serviceFilter(self, "privateaddr", text)
+
+    def message(self, sender, recipient="help@example.test"):
+        return writeMessage(self, records(sender, (recipient, "")))
+
+    @defer.inlineCallbacks
+    def test_allowedSenders(self):
+        """Listed addresses (any case) and @domain entries may write."""
+        privateaddr = self.privateaddr()
+        for sender in ("staff@example.test", "boss@example.test",
+                       "anyone@partner.test"):
+            self.assertIsNone((yield privateaddr.consider(
+                self.message(sender))))
+
+    @defer.inlineCallbacks
+    def test_refused(self):
+        """Other senders are refused."""
+        reply = yield self.privateaddr().consider(
+            self.message("x@evil.example"))
+        self.assertEqual(reply, REFUSED)
+
+    @defer.inlineCallbacks
+    def test_notPrivate(self):
+        """Entries without the attribute, and unknown addresses, are open."""
+        privateaddr = self.privateaddr()
+        for recipient in ("alice@example.test", "nobody@example.test"):
+            self.assertIsNone((yield privateaddr.consider(
+                self.message("x@evil.example", recipient))))
+
+    @defer.inlineCallbacks
+    def test_bind(self):
+        """A bind DN and password are used before searching."""
+        reply = yield self.privateaddr(
+            ldap_bind_dn=self.slapd.adminDN,
+            ldap_bind_password=self.slapd.adminPassword).consider(
+            self.message("x@evil.example"))
+        self.assertEqual(reply, REFUSED)
+
+    @defer.inlineCallbacks
+    def test_badPassword(self):
+        """A refused bind gives the configured 451."""
+        reply = yield self.privateaddr(
+            ldap_bind_dn=self.slapd.adminDN,
+            ldap_bind_password="wrong").consider(
+            self.message("x@evil.example"))
+        self.assertEqual(reply.code, "451")
+
+    @defer.inlineCallbacks
+    def test_cachedThenDownThenBack(self):
+        """Answers are cached; an uncached lookup with slapd down gives 451;
+        a restarted slapd is used again."""
+        privateaddr = self.privateaddr()
+        self.assertEqual((yield privateaddr.consider(
+            self.message("x@evil.example"))), REFUSED)
+        self.slapd.pause()
+        try:
+            self.assertEqual((yield privateaddr.consider(
+                self.message("x@evil.example"))), REFUSED)
+            reply = yield privateaddr.consider(
+                self.message("x@evil.example", "alice@example.test"))
+        finally:
+            self.slapd.start()
+        self.assertEqual(reply, Reply(
+            "451", "Cannot check privacy settings now, try again later"))
+        self.assertIsNone((yield privateaddr.consider(
+            self.message("x@evil.example", "alice@example.test"))))
