@@ -1,0 +1,169 @@
+"""
+A real twisted.names authoritative server on 127.0.0.1 for the DNS tests and
+benchmarks, serving the C{.test} names in L{TEST_RECORDS} (MX, A, AAAA,
+TXT/SPF and a DNSWL zone) and answering NXDOMAIN for other C{.test} names.
+Setting C{silent} makes it drop every query, like a dead server.
+
+Run on its own for the benchmarks (prints the port, serves until killed)::
+
+    python -m tests.dnsserver [--port 5353]
+"""
+
+import argparse
+import sys
+
+from twisted.internet import defer
+from twisted.names import authority, common, dns, server
+
+ORIGIN = "test"
+
+#: Where the dialback targets of the zones listen (the SMTP port is the
+#: dialback filter's C{smtp_port} option).
+MX_ADDRESS = "127.0.0.1"
+
+TEST_RECORDS = {
+    # dialback: a domain with two MX hosts, one with only an address, one
+    # with nothing at all, one whose MX name does not resolve.
+    "sender.test": [dns.Record_MX(10, b"mx1.sender.test"),
+                    dns.Record_MX(20, b"mx2.sender.test")],
+    "mx1.sender.test": [dns.Record_A(MX_ADDRESS)],
+    "mx2.sender.test": [dns.Record_A(MX_ADDRESS)],
+    "single.test": [dns.Record_MX(10, b"mx.single.test")],
+    "mx.single.test": [dns.Record_A(MX_ADDRESS)],
+    "nomx.test": [dns.Record_A(MX_ADDRESS)],
+    "lame.test": [dns.Record_MX(10, b"missing.lame.test")],
+    # SPF: TXT records, one through an include.
+    "pass.spf.test": [dns.Record_TXT(b"v=spf1 ip4:192.0.2.0/24 -all"),
+                      dns.Record_A("192.0.2.10")],
+    "fail.spf.test": [dns.Record_TXT(b"v=spf1 ip4:198.51.100.0/24 -all")],
+    "soft.spf.test": [dns.Record_TXT(b"v=spf1 ~all")],
+    "include.spf.test": [dns.Record_TXT(
+        b"v=spf1 include:inner.spf.test mx a:host.spf.test -all"),
+                         dns.Record_MX(10, b"mx.spf.test")],
+    "inner.spf.test": [dns.Record_TXT(b"v=spf1 ip6:2001:db8::/32 -all")],
+    "host.spf.test": [dns.Record_A("203.0.113.7"),
+                      dns.Record_AAAA("2001:db8:1::7")],
+    "mx.spf.test": [dns.Record_A("203.0.113.25")],
+    "broken.spf.test": [dns.Record_TXT(b"v=spf1 ip4:192.0.2.300 -all")],
+    # DNSWL: two zones; 192.0.2.1 listed in the second one only, refused
+    # by the first; 192.0.2.2 listed in the first; 192.0.2.3 answered
+    # outside 127.0.0.0/8 (a hijacking resolver); 2001:db8::1 listed.
+    "1.2.0.192.first.dnswl.test": [dns.Record_A("127.0.0.255")],
+    "1.2.0.192.second.dnswl.test": [dns.Record_A("127.0.10.1")],
+    "2.2.0.192.first.dnswl.test": [dns.Record_A("127.0.5.2")],
+    "3.2.0.192.first.dnswl.test": [dns.Record_A("192.0.2.99")],
+    "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2"
+    ".first.dnswl.test": [dns.Record_A("127.0.9.3")],
+}
+
+
+class MemoryZone(authority.FileAuthority):
+    """
+    An authority for C{origin} holding C{records} (name to record list).
+    """
+
+    def __init__(self, origin, records):
+        common.ResolverBase.__init__(self)
+        self._cache = {}
+        self.soa = (origin.encode(), dns.Record_SOA(
+            mname=b"ns." + origin.encode(), rname=b"root." + origin.encode(),
+            serial=1, refresh=3600, retry=600, expire=3600, minimum=60,
+            ttl=60))
+        self.records = {name.lower().encode(): list(answers)
+                        for name, answers in records.items()}
+
+
+class _Factory(server.DNSServerFactory):
+    def __init__(self, owner, authorities):
+        server.DNSServerFactory.__init__(self, authorities=authorities)
+        self.owner = owner
+
+    def messageReceived(self, message, proto, address=None):
+        for query in message.queries:
+            self.owner.queries.append((query.name.name.decode(), query.type))
+        if not self.owner.silent:
+            server.DNSServerFactory.messageReceived(self, message, proto,
+                                                    address)
+
+
+class DNSServer:
+    """
+    The server on 127.0.0.1, UDP and TCP on one port.
+
+    @ivar silent: drop queries instead of answering them.
+    @ivar queries: C{(name, type)} of every query received.
+    """
+
+    def __init__(self, reactor, records=None, origin=ORIGIN):
+        self.reactor = reactor
+        self.silent = False
+        self.queries = []
+        zone = MemoryZone(origin, TEST_RECORDS if records is None else records)
+        self.factory = _Factory(self, [zone])
+        self.ports = []
+
+    def start(self, port=0):
+        udp = self.reactor.listenUDP(
+            port, dns.DNSDatagramProtocol(self.factory), interface="127.0.0.1")
+        self.port = udp.getHost().port
+        self.ports = [udp, self.reactor.listenTCP(self.port, self.factory,
+                                                  interface="127.0.0.1")]
+        return self
+
+    @property
+    def address(self):
+        """
+        The C{"127.0.0.1:PORT"} form of C{--resolver}.
+        """
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        return defer.gatherResults(
+            [defer.maybeDeferred(port.stopListening) for port in self.ports])
+
+
+def startDNSServer(testCase, reactor=None, records=None):
+    """
+    Start a L{DNSServer} on the real reactor, stopped when C{testCase} ends.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    dnsServer = DNSServer(reactor, records).start()
+    testCase.addCleanup(dnsServer.stop)
+    return dnsServer
+
+
+def dnsContext(testCase, dnsServer, modulesText=""):
+    """
+    A test Context on the real reactor whose resolver asks C{dnsServer};
+    the resolver is closed when C{testCase} ends.
+    """
+    from twisted.internet import reactor
+
+    from tests.helpers import makeContext
+    context = makeContext(testCase, reactor=reactor, modulesText=modulesText)
+    context.resolverServers = (dnsServer.address,)
+    testCase.addCleanup(lambda: context.resolver.close())
+    return context
+
+
+def dnsFilter(context, name):
+    """
+    The filter C{name} configured from C{context}'s modules config.
+    """
+    from pyfilter.loader import makeFilter
+    return makeFilter(name, context.modules, context)[0]
+
+
+def main(argv=None):
+    from twisted.internet import reactor
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    dnsServer = DNSServer(reactor).start(args.port)
+    print(dnsServer.port, flush=True)
+    reactor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
