@@ -45,6 +45,8 @@ TEST_RECORDS = {
                       dns.Record_AAAA("2001:db8:1::7")],
     "mx.spf.test": [dns.Record_A("203.0.113.25")],
     "broken.spf.test": [dns.Record_TXT(b"v=spf1 ip4:192.0.2.300 -all")],
+    "exp.spf.test": [dns.Record_TXT(b"v=spf1 -all exp=why.spf.test")],
+    "why.spf.test": [dns.Record_TXT(b"%{i} may not send for %{d}")],
     # DNSWL: two zones; 192.0.2.1 listed in the second one only, refused
     # by the first; 192.0.2.2 listed in the first; 192.0.2.3 answered
     # outside 127.0.0.0/8 (a hijacking resolver); 2001:db8::1 listed.

@@ -1,0 +1,33 @@
+"""
+whitelist_spf: accept mail that SPF says the client may send.
+
+The envelope sender's domain's SPF policy (RFC 7208, evaluated by pyspf) is
+checked against the client's address, with the HELO name from the control
+file's C{f} record.  Result C{pass} gives C{200 Ok}: the chain ends and the
+message is accepted (or, on a chain line C{whitelist_spf for A B}, only A
+and B are skipped).  Every other result, null senders and local mail get no
+opinion.
+
+The SPF DNS lookups go through the daemon's resolver without blocking;
+a DNS failure or a check that takes too long is a C{temperror} (no
+opinion).
+
+Options (section C{[whitelist_spf.py]}):
+
+  - C{dns_timeout}: seconds one DNS lookup may take (default 20).
+  - C{query_timeout}: seconds the whole check may take (default 20).
+
+A malformed client address in the control file gives
+C{451 Internal failure locating control files}.
+"""
+
+from pyfilter.reply import OK
+from pyfilter.spfdns import SPFFilter
+
+
+class WhitelistSPF(SPFFilter):
+    def answer(self, result):
+        return OK if result == "pass" else None
+
+
+FILTER = WhitelistSPF
