@@ -292,6 +292,8 @@ def mergeNotify(first, second):
 def reload(message):
     """
     Read C{message}'s control files again after an edit, so that later
-    filters see the new recipients.
+    filters see the new recipients.  (L{pyfilter.message.Message} has no
+    public way to drop its parsed control files yet; this sets the cache it
+    fills on first use.)
     """
-    message.control = ControlFiles.read(message.controlPaths)
+    message._control = ControlFiles.read(message.controlPaths)

@@ -62,6 +62,7 @@ class _Submission(protocol.ProcessProtocol):
     def __init__(self, message, done):
         self.message = message
         self.done = done
+        self.ended = defer.Deferred()
         self.output = b""
 
     def connectionMade(self):
@@ -74,6 +75,7 @@ class _Submission(protocol.ProcessProtocol):
     errReceived = outReceived
 
     def processEnded(self, reason):
+        self.ended.callback(None)
         if self.done.called:
             return
         if reason.check(error.ProcessDone):
@@ -95,6 +97,15 @@ class Sendmail:
         self.reactor = reactor
         self.program = os.path.join(bindir, "sendmail")
         self.timeout = timeout
+        self._running = set()
+
+    def idle(self):
+        """
+        A Deferred firing once every sendmail started so far has exited
+        (killed ones included).
+        """
+        return defer.DeferredList([defer.succeed(None)] + [
+            ended for ended in self._running])
 
     def send(self, recipients, message, sender=None):
         """
@@ -123,4 +134,10 @@ class Sendmail:
         except OSError as e:
             return defer.fail(SendmailError(f"cannot run {self.program}: "
                                             f"{e}"))
+        self._running.add(submission.ended)
+        submission.ended.addBoth(self._ended, submission.ended)
         return done.addTimeout(self.timeout, self.reactor)
+
+    def _ended(self, result, ended):
+        self._running.discard(ended)
+        return result

@@ -295,6 +295,7 @@ class SendmailTests(unittest.TestCase):
         self.sendmail.timeout = 0.2
         with self.assertRaises(defer.TimeoutError):
             yield self.sendmail.send(["slow@example.test"], b"x\n")
+        yield self.sendmail.idle()
 
     def test_optionLikeAddressRefused(self):
         """Addresses that sendmail would read as options, or with spaces,
@@ -350,3 +351,35 @@ class XFilterTests(unittest.TestCase):
                                   message.controlPaths)
         self.assertTrue(str(error).startswith(
             "Internal failure parsing message data file: "))
+
+
+class LegacySendmailTests(unittest.TestCase):
+    def setUp(self):
+        from pyfilter.compat.courier import config
+        from pyfilter.courierpaths import DEBIAN, CourierPaths
+        self.bindir = os.path.abspath(self.mktemp())
+        os.makedirs(self.bindir)
+        self.program = os.path.join(self.bindir, "sendmail")
+        with open(self.program, "w") as f:
+            f.write(FAKE_SENDMAIL)
+        os.chmod(self.program, stat.S_IRWXU)
+        config.configure(CourierPaths(**dict(DEBIAN, bindir=self.bindir)),
+                         None, None)
+        self.addCleanup(config.configure, None, None, None)
+
+    def test_chunksSubmitted(self):
+        """courier.sendmail.sendmail writes the chunks to Courier's sendmail
+        with -f and the recipient after the end-of-options marker."""
+        from pyfilter.compat.courier.sendmail import sendmail
+        sendmail("bob@example.test", "alice@example.test",
+                 [b"Subject: x\n", "\nbody\n"])
+        self.assertEqual(contentOf(self.program + ".args"),
+                         b"-f\nbob@example.test\n-\nalice@example.test\n")
+        self.assertEqual(contentOf(self.program + ".stdin"),
+                         b"Subject: x\n\nbody\n")
+
+    def test_failureRaises(self):
+        """A failed submission raises instead of passing silently."""
+        from pyfilter.compat.courier.sendmail import sendmail
+        self.assertRaises(SendmailError, sendmail, "", ["fail@example.test"],
+                          [b"x\n"])
