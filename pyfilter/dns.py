@@ -12,6 +12,8 @@ adds an overall bound so that a silent server costs a caller at most the
 seconds it asks for.
 """
 
+import socket
+
 from twisted.internet import defer
 from twisted.names import cache, client, common, error
 from twisted.names import dns as names
@@ -134,3 +136,12 @@ def answersOf(payload, recordType):
     """
     answers, _, _ = payload
     return [record.payload for record in answers if record.type == recordType]
+
+
+def addressOf(record):
+    """
+    The text of an A or AAAA record's address.
+    """
+    if record.TYPE == names.AAAA:
+        return socket.inet_ntop(socket.AF_INET6, record.address)
+    return record.dottedQuad()

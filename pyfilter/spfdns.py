@@ -17,14 +17,13 @@ C{DNSLookup} keeps pyspf's own behaviour.
 """
 
 import contextvars
-import socket
 
 import spf
 from twisted.internet import defer
 from twisted.names import dns as names
 from twisted.names import error
 
-from pyfilter.dns import LOOKUP_FAILED, lookup
+from pyfilter.dns import LOOKUP_FAILED, addressOf, lookup
 from pyfilter.filter import Filter, Option, positiveNumber
 
 #: pyspf's limits: seconds per lookup, and for a whole check (RFC 7208
@@ -37,9 +36,8 @@ _current = contextvars.ContextVar("pyfilterSpfAnswers", default=None)
 
 #: pyspf's query types: the resolver method and how to give each answer.
 _TYPES = {
-    "A": ("lookupAddress", names.A, lambda r: r.dottedQuad()),
-    "AAAA": ("lookupIPV6Address", names.AAAA,
-             lambda r: socket.inet_ntop(socket.AF_INET6, r.address)),
+    "A": ("lookupAddress", names.A, addressOf),
+    "AAAA": ("lookupIPV6Address", names.AAAA, addressOf),
     "MX": ("lookupMailExchange", names.MX,
            lambda r: (r.preference, r.name.name.decode("ascii"))),
     "PTR": ("lookupPointer", names.PTR, lambda r: r.name.name.decode("ascii")),

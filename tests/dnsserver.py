@@ -20,14 +20,16 @@ ORIGIN = "test"
 #: Where the dialback targets of the zones listen (the SMTP port is the
 #: dialback filter's C{smtp_port} option).
 MX_ADDRESS = "127.0.0.1"
+SECOND_MX_ADDRESS = "127.0.0.2"
 
 TEST_RECORDS = {
-    # dialback: a domain with two MX hosts, one with only an address, one
-    # with nothing at all, one whose MX name does not resolve.
+    # dialback: a domain with two MX hosts (on two loopback addresses),
+    # one with one MX host, one with only an address, one whose MX name
+    # does not resolve.
     "sender.test": [dns.Record_MX(10, b"mx1.sender.test"),
                     dns.Record_MX(20, b"mx2.sender.test")],
     "mx1.sender.test": [dns.Record_A(MX_ADDRESS)],
-    "mx2.sender.test": [dns.Record_A(MX_ADDRESS)],
+    "mx2.sender.test": [dns.Record_A(SECOND_MX_ADDRESS)],
     "single.test": [dns.Record_MX(10, b"mx.single.test")],
     "mx.single.test": [dns.Record_A(MX_ADDRESS)],
     "nomx.test": [dns.Record_A(MX_ADDRESS)],
@@ -135,7 +137,7 @@ def startDNSServer(testCase, reactor=None, records=None):
     return dnsServer
 
 
-def dnsContext(testCase, dnsServer, modulesText=""):
+def dnsContext(testCase, dnsServer, modulesText="", sysconfdir=None):
     """
     A test Context on the real reactor whose resolver asks C{dnsServer};
     the resolver is closed when C{testCase} ends.
@@ -143,8 +145,10 @@ def dnsContext(testCase, dnsServer, modulesText=""):
     from twisted.internet import reactor
 
     from tests.helpers import makeContext
-    context = makeContext(testCase, reactor=reactor, modulesText=modulesText)
+    context = makeContext(testCase, reactor=reactor, modulesText=modulesText,
+                          sysconfdir=sysconfdir)
     context.resolverServers = (dnsServer.address,)
+    testCase.addCleanup(context.close)
     testCase.addCleanup(lambda: context.resolver.close())
     return context
 

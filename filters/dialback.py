@@ -1,0 +1,272 @@
+"""
+dialback: check that the envelope sender exists by calling back its domain's
+mail servers.
+
+For a sender C{user@domain} the filter looks up the domain's MX hosts (by
+preference; the domain itself when it has no MX but an address), then asks
+each in turn, over SMTP, whether it would accept mail for the sender:
+C{HELO} (Courier's C{esmtphelo}, else C{me}), C{MAIL FROM:<postmaster_addr>},
+C{RCPT TO:<sender>}, C{QUIT}.  No message is ever sent.  The answers are
+remembered in the state store (tables C{goodsenders} and C{badsenders}), so
+a sender is called back at most once per C{senders_ttl}; each later message
+from it renews the entry.  The null sender is never checked.  Call-outs are
+considered abusive by many: enable this filter knowingly.
+
+Options (section C{[dialback.py]}):
+
+  - C{senders_ttl}: seconds a good or bad sender is remembered after its
+    last message (default 604800, a week).
+  - C{senders_purge_interval}: accepted for compatibility (default 43200);
+    the state store drops expired entries itself (C{[ttldb]}
+    C{purge_interval}).
+  - C{smtp_timeout}: seconds for the connection and for each SMTP command
+    (default 60).
+  - C{smtp_port}: the port called on each host (default 25).
+  - C{postmaster_addr}: the call-out's MAIL FROM address (default
+    C{postmaster@} followed by Courier's C{me}).
+  - C{dns_timeout}: seconds for each DNS lookup (default 10).
+  - C{deadline}: seconds the whole check of a message may take, lookups
+    and call-outs together (default 50; keep it below the chain's timeout
+    for the filter, 60 by default).  When it passes, the outcome so far is
+    the answer.
+  - C{on_store_error}: the reply when the state store is unavailable, or
+    C{'continue'} (default C{'451 4.3.0 Temporary failure of the mail
+    filter's state store, try again later'}).
+
+Replies (courier-pythonfilter's):
+
+  - C{517 Sender does not exist: <sender>}: a known bad sender;
+  - C{517-MX server <host> said:} / C{517 Sender does not exist: <sender>}:
+    the server refused the sender with a 5xx reply;
+  - C{501 Envelope sender is invalid}: not exactly one C{@};
+  - C{421 DNS failure resolving <domain>}: the domain has no MX and no
+    address, or the lookup failed or timed out;
+  - when no server gave a 2xx or 5xx answer to RCPT, the last host's
+    outcome: C{421 <host> rejected the HELO command},
+    C{421 <host> rejected the MAIL FROM command},
+    C{421-Unable to validate sender address.} /
+    C{421 MX server <host> provided unknown reply} (any other RCPT reply),
+    C{400 SMTP class exception during connect} (also: C{HELO},
+    C{MAIL command}, C{RCPT command}) for a refused, lost or timed-out
+    connection; or C{421 No SMTP servers were available to authenticate
+    sender} when none could be tried.
+  - No opinion for a good sender.
+"""
+
+from twisted.internet import defer
+from twisted.names import dns as names
+from twisted.names import error
+
+from pyfilter import callout
+from pyfilter.dns import LOOKUP_FAILED, addressOf, answersOf, lookup
+from pyfilter.filter import (
+    Filter, Option, nonNegativeInteger, optional, positiveNumber, string)
+from pyfilter.reply import Reply
+from pyfilter.store import StoreError, Table, onStoreErrorOption
+
+GOOD = 1
+BAD = 0
+
+INVALID_SENDER = Reply("501", "Envelope sender is invalid")
+NO_SERVERS = Reply(
+    "421", "No SMTP servers were available to authenticate sender")
+
+#: The reference's wording of the stage a call-out broke at.
+STAGE_WORDS = {
+    callout.CONNECT: "connect",
+    callout.HELO: "HELO",
+    callout.MAIL: "MAIL command",
+    callout.RCPT: "RCPT command",
+}
+
+
+def port(value):
+    nonNegativeInteger(value)
+    if not 0 < value < 65536:
+        raise ValueError("a port number")
+    return value
+
+
+def badSender(sender):
+    return Reply("517", f"Sender does not exist: {sender}")
+
+
+class Dialback(Filter):
+    options = {
+        "senders_ttl": Option(60 * 60 * 24 * 7, positiveNumber,
+                              "seconds a sender is remembered"),
+        "senders_purge_interval": Option(60 * 60 * 12, positiveNumber,
+                                         "accepted for compatibility"),
+        "smtp_timeout": Option(60, positiveNumber,
+                               "seconds for connecting and each command"),
+        "smtp_port": Option(25, port, "port called on each host"),
+        "postmaster_addr": Option(None, optional(string),
+                                  "MAIL FROM of the call-out"),
+        "dns_timeout": Option(10, positiveNumber, "seconds per DNS lookup"),
+        "deadline": Option(50, positiveNumber,
+                           "seconds for the whole check of a message"),
+        "on_store_error": onStoreErrorOption(),
+    }
+
+    def start(self):
+        self.postmaster = (self.config["postmaster_addr"]
+                           or "postmaster@" + self.context.courier.me())
+        self.good = Table(self.context.store, "goodsenders", reference=True)
+        self.bad = Table(self.context.store, "badsenders", reference=True)
+        return defer.gatherResults([self.good.start(), self.bad.start()])
+
+    def consider(self, message):
+        sender = message.sender
+        if not sender:
+            return None
+        return self.check(sender)
+
+    @defer.inlineCallbacks
+    def check(self, sender):
+        try:
+            known = yield self.remembered(sender)
+        except StoreError:
+            return self.config["on_store_error"]
+        if known is not None:
+            return None if known == GOOD else badSender(sender)
+        parts = sender.split("@")
+        if len(parts) != 2:
+            return INVALID_SENDER
+        domain = parts[1]
+        deadline = self.context.reactor.seconds() + self.config["deadline"]
+        try:
+            hosts = yield self.mailHosts(domain, deadline)
+        except LOOKUP_FAILED as e:
+            self.log.info("dialback: no mail host for {domain}: {error!r}",
+                          domain=domain, error=e)
+            return Reply("421", f"DNS failure resolving {domain}")
+        return (yield self.callHosts(hosts, sender, deadline))
+
+    @defer.inlineCallbacks
+    def remembered(self, sender):
+        """
+        C{GOOD}, C{BAD} or C{None}; a remembered sender's entry is renewed.
+        """
+        for table, verdict in ((self.good, GOOD), (self.bad, BAD)):
+            if (yield table.get((sender,))) is not None:
+                yield self.remember(table, sender)
+                return verdict
+        return None
+
+    def remember(self, table, sender):
+        now = int(self.context.reactor.seconds())
+        d = table.set((sender,), now, self.config["senders_ttl"])
+        return d.addErrback(self._notRemembered, sender)
+
+    def _notRemembered(self, failure, sender):
+        failure.trap(StoreError)
+        self.log.warn("dialback: could not remember {sender}: {error}",
+                      sender=sender, error=failure.getErrorMessage())
+
+    def _timeout(self, deadline):
+        remaining = deadline - self.context.reactor.seconds()
+        if remaining <= 0:
+            raise defer.TimeoutError("dialback deadline passed")
+        return min(self.config["dns_timeout"], remaining)
+
+    @defer.inlineCallbacks
+    def mailHosts(self, domain, deadline):
+        """
+        The MX host names of C{domain} by preference, else C{[domain]} when
+        it has an address.
+
+        @raise LOOKUP_FAILED: neither, or the lookups failed.
+        """
+        try:
+            payload = yield lookup(self.context.resolver, "lookupMailExchange",
+                                   domain, self._timeout(deadline),
+                                   self.context.reactor)
+        except error.DNSNameError:
+            exchangers = []
+        else:
+            exchangers = sorted(
+                (mx.preference, mx.name.name.decode("ascii", "replace"))
+                for mx in answersOf(payload, names.MX))
+        if exchangers:
+            return [host for _, host in exchangers]
+        yield self.address(domain, deadline)
+        return [domain]
+
+    @defer.inlineCallbacks
+    def address(self, host, deadline):
+        """
+        The first IPv4 address of C{host}, else its first IPv6 address.
+
+        @raise LOOKUP_FAILED: it has none, or the lookups failed.
+        """
+        for method, recordType in (("lookupAddress", names.A),
+                                   ("lookupIPV6Address", names.AAAA)):
+            try:
+                payload = yield lookup(self.context.resolver, method, host,
+                                       self._timeout(deadline),
+                                       self.context.reactor)
+            except error.DNSNameError:
+                raise
+            except LOOKUP_FAILED:
+                continue
+            records = answersOf(payload, recordType)
+            if records:
+                return addressOf(records[0])
+        raise error.DomainError(f"no address for {host}")
+
+    @defer.inlineCallbacks
+    def callHosts(self, hosts, sender, deadline):
+        outcome = NO_SERVERS
+        for host in hosts:
+            if self.context.reactor.seconds() >= deadline:
+                self.log.info("dialback: deadline passed checking {sender}",
+                              sender=sender)
+                break
+            outcome, final = yield self.callHost(host, sender, deadline)
+            if final:
+                break
+        return outcome
+
+    @defer.inlineCallbacks
+    def callHost(self, host, sender, deadline):
+        """
+        Call back one host.
+
+        @return: C{(outcome, final)}: the reply (or C{None}) and whether it
+            settles the sender.
+        """
+        try:
+            address = yield self.address(host, deadline)
+            answer = yield callout.callout(
+                self.context.reactor, address, self.config["smtp_port"],
+                self.context.courier.esmtphelo(), self.postmaster, sender,
+                self.config["smtp_timeout"], deadline)
+        except callout.CalloutError as e:
+            self.log.info("dialback: {host} for {sender}: {error}",
+                          host=host, sender=sender, error=e)
+            return Reply("400", "SMTP class exception during "
+                         + STAGE_WORDS[e.stage]), False
+        except LOOKUP_FAILED as e:
+            self.log.info("dialback: cannot resolve {host}: {error!r}",
+                          host=host, error=e)
+            return Reply("400", "SMTP class exception during connect"), False
+        return (yield self.judge(answer, host, sender))
+
+    @defer.inlineCallbacks
+    def judge(self, answer, host, sender):
+        if answer.stage == callout.HELO:
+            return Reply("421", f"{host} rejected the HELO command"), False
+        if answer.stage == callout.MAIL:
+            return Reply("421", f"{host} rejected the MAIL FROM command"), False
+        if answer.code // 100 == 2:
+            yield self.remember(self.good, sender)
+            return None, True
+        if answer.code // 100 == 5:
+            yield self.remember(self.bad, sender)
+            return Reply("517", f"MX server {host} said:",
+                         f"Sender does not exist: {sender}"), True
+        return Reply("421", "Unable to validate sender address.",
+                     f"MX server {host} provided unknown reply"), False
+
+
+FILTER = Dialback
