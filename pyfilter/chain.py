@@ -236,8 +236,14 @@ class _Run:
 
     def _logRejection(self, entry, reply):
         name = entry.name if entry is not None else "pyfilter"
-        sender = self.message.sender or ""
-        for recipient in self.message.recipients:
+        try:
+            sender = self.message.sender or ""
+            recipients = self.message.recipients
+        except ControlFileError:
+            self.chain.log.info("pyfilter {filter} reject: {reply}",
+                                filter=name, reply=str(reply))
+            return
+        for recipient in recipients:
             self.chain.log.info(
                 "pyfilter {filter} reject,from=<{sender}>,addr=<{recipient}>: "
                 "{reply}", filter=name, sender=sender,

@@ -1,7 +1,12 @@
 """
-Turning one framed request into a reply: resolve and confine the paths,
-build the L{Message}, run the chain; beyond a bound of messages in flight,
-answer "busy" at once.
+Turning one framed request into a reply: resolve the paths, build the
+L{Message}, run the chain; beyond a bound of messages in flight, answer
+"busy" at once.
+
+Paths are confined to Courier's spool twice: lexically here (no C{..} or
+absolute path leads out), and with symbolic links resolved when a filter
+first uses them (L{RequestHandler.confine}), so that a chain that reads no
+file costs no system call.
 """
 
 import os
@@ -10,8 +15,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from pyfilter.control import ControlFileError
-from pyfilter.reply import CONTROL_FAILURE, Reply
 from pyfilter.message import Message
+from pyfilter.reply import Reply
 
 BUSY = Reply("451", "4.3.2 Mail filter busy, try again later")
 BAD_REQUEST = Reply("451", "4.3.0 Malformed mail filter request")
@@ -35,7 +40,9 @@ class RequestHandler:
 
     def __init__(self, spoolTmp, spoolRoot, maxInFlight=512):
         self.spoolTmp = spoolTmp
-        self.spoolRoot = os.path.realpath(spoolRoot)
+        self.spoolRoot = os.path.normpath(os.path.abspath(spoolRoot))
+        self.spoolPrefix = os.path.join(self.spoolRoot, "")
+        self.spoolRealPrefix = os.path.join(os.path.realpath(spoolRoot), "")
         self.maxInFlight = maxInFlight
         self.chain = None
         self.inFlight = set()
@@ -50,19 +57,27 @@ class RequestHandler:
     def resolve(self, raw):
         """
         The absolute path of a request line: relative paths are taken from
-        Courier's tmp directory; the real path (symbolic links resolved)
-        must lie inside Courier's spool.
+        Courier's tmp directory; the normalised path must lie inside
+        Courier's spool.
         """
-        try:
-            text = os.fsdecode(raw).strip()
-        except UnicodeDecodeError as e:
-            raise RequestError(f"undecodable path {raw!r}") from e
+        text = os.fsdecode(raw).strip()
         if not text or "\0" in text:
             raise RequestError(f"invalid path {raw!r}")
-        path = os.path.join(self.spoolTmp, text)
-        real = os.path.realpath(path)
-        if not real.startswith(self.spoolRoot + os.sep):
+        path = os.path.normpath(os.path.join(self.spoolTmp, text))
+        if not path.startswith(self.spoolPrefix):
             raise RequestError(f"path {text!r} is outside {self.spoolRoot}")
+        return path
+
+    def confine(self, path):
+        """
+        The real path (symbolic links resolved) of C{path}, which must lie
+        inside Courier's spool.
+
+        @raise ControlFileError: it does not.
+        """
+        real = os.path.realpath(path)
+        if not real.startswith(self.spoolRealPrefix):
+            raise ControlFileError(f"{path} leads outside the spool, to {real}")
         return real
 
     def handle(self, rawPaths):
@@ -83,11 +98,7 @@ class RequestHandler:
         except RequestError as e:
             self.log.warn("refused request: {error}", error=e)
             return defer.succeed(REFUSED_PATH)
-        try:
-            message = Message(paths[0], paths[1:])
-        except ControlFileError as e:
-            self.log.warn("cannot read control files: {error}", error=e)
-            return defer.succeed(CONTROL_FAILURE)
+        message = Message(paths[0], paths[1:], checkPath=self.confine)
         if self.chain is None:
             d = defer.Deferred()
             self._waiting.append((d, message))

@@ -2,33 +2,70 @@
 The message being filtered, built once per request and shared by every
 filter of the chain.
 
-Control files are read when the L{Message} is built (they are small, and a
-message whose control files cannot be read cannot be filtered).  The data
-file is touched only when a filter asks: the header block is parsed on first
-use of L{Message.headers}, the MIME structure found on first use of
-L{Message.structure}, both once.
+Nothing is read until a filter asks: the paths Courier sent are confined to
+its spool on first use of L{Message.dataPath} or L{Message.controlPaths}
+(symbolic links resolved), the control files are parsed on first use of
+L{Message.control}, the header block on first use of L{Message.headers}, the
+MIME structure on first use of L{Message.structure}, each once.  A chain
+whose filters need no file (or an empty chain) costs no file access at all.
+
+Anything wrong with the files Courier named (outside the spool, missing,
+unreadable, a malformed record value) raises L{ControlFileError}, which the
+chain answers with the reference's 451.
 """
 
 import os
 
 from pyfilter import mime
-from pyfilter.control import ControlFiles
+from pyfilter.control import ControlFileError, ControlFiles
 
 
 class Message:
     """
-    @ivar dataPath: absolute path of the data file.
-    @ivar controlPaths: absolute paths of the control files, in request order.
-    @ivar control: the parsed L{ControlFiles}.
+    @param checkPath: called with each path before it is used; returns the
+        path to use (the real path) or raises L{ControlFileError}.
     """
 
-    def __init__(self, dataPath, controlPaths, control=None):
-        self.dataPath = dataPath
-        self.controlPaths = list(controlPaths)
-        self.control = control or ControlFiles.read(self.controlPaths)
+    def __init__(self, dataPath, controlPaths, control=None, checkPath=None):
+        self._dataPath = dataPath
+        self._controlPaths = list(controlPaths)
+        self._checkPath = checkPath
+        self._dataChecked = self._controlChecked = checkPath is None
+        self._control = control
         self._headers = None
         self._structure = None
-        self._remoteIP = self.control.remoteIP
+        self._remoteIP = None
+        self._remoteIPRead = False
+
+    @property
+    def dataPath(self):
+        """
+        The data file's path, checked to lie in Courier's spool.
+        """
+        if not self._dataChecked:
+            self._dataPath = self._checkPath(self._dataPath)
+            self._dataChecked = True
+        return self._dataPath
+
+    @property
+    def controlPaths(self):
+        """
+        The control files' paths in request order, checked.
+        """
+        if not self._controlChecked:
+            self._controlPaths = [self._checkPath(path)
+                                  for path in self._controlPaths]
+            self._controlChecked = True
+        return self._controlPaths
+
+    @property
+    def control(self):
+        """
+        The parsed L{ControlFiles}.
+        """
+        if self._control is None:
+            self._control = ControlFiles.read(self.controlPaths)
+        return self._control
 
     @property
     def sender(self):
@@ -55,9 +92,13 @@ class Message:
     @property
     def messageId(self):
         """
-        Courier's queue id (the C{M} record), or C{""}.
+        Courier's queue id (the C{M} record); C{""} when there is none or
+        the control files cannot be read (it is used in log lines).
         """
-        return self.control.first("M") or ""
+        try:
+            return self.control.first("M") or ""
+        except ControlFileError:
+            return ""
 
     @property
     def receivedFrom(self):
@@ -79,11 +120,11 @@ class Message:
         """
         The client's L{ipaddress} address, C{None} for local submissions.
 
-        @raise pyfilter.control.ControlFileError: the recorded address is
-            malformed.
+        @raise ControlFileError: the recorded address is malformed.
         """
-        if callable(self._remoteIP):
-            self._remoteIP = self._remoteIP()
+        if not self._remoteIPRead:
+            self._remoteIP = self.control.remoteIP()
+            self._remoteIPRead = True
         return self._remoteIP
 
     @property

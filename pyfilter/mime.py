@@ -10,7 +10,7 @@ a message beyond the bounds is reported as truncated, never as an error.
 """
 
 import email.header
-import email.parser
+import email.message
 import email.policy
 import mmap
 import os
@@ -22,25 +22,29 @@ MAX_PARTS = 10000
 MAX_DEPTH = 100
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_headerParser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+_FIRST_READ = 16384
+_DASH_HOPS = 32
+_READ_LIMIT = 256 * 1024
 
 
-@dataclass
 class Part:
     """
     One MIME entity: its parsed headers (an L{email.message.Message} with an
-    empty body) and its nesting depth (0 for the message itself).
+    empty body), its nesting depth (0 for the message itself) and its
+    content type.
     """
-    headers: object
-    depth: int
 
-    @property
-    def contentType(self):
-        return self.headers.get_content_type()
+    __slots__ = ("headers", "depth", "contentType")
+
+    def __init__(self, headers, depth):
+        self.headers = headers
+        self.depth = depth
+        self.contentType = headers.get_content_type()
 
     @property
     def isMultipart(self):
-        return self.headers.get_content_maintype() == "multipart"
+        return self.contentType.startswith("multipart/")
 
     @property
     def filename(self):
@@ -74,7 +78,34 @@ class Structure:
 
 
 def parseHeaderBlock(block):
-    return _headerParser.parsebytes(bytes(block))
+    """
+    Parse a header block into an L{email.message.Message} (compat32, no
+    body), as the standard library's header parser would, without its
+    line-by-line feed machinery: names and values are split exactly as
+    C{compat32.header_source_parse} does.
+    """
+    message = email.message.Message(policy=email.policy.compat32)
+    text = bytes(block).decode("ascii", "surrogateescape")
+    source = None
+    for line in text.split("\n"):
+        if line[:1] in (" ", "\t"):
+            if source is not None:
+                source.append("\n" + line)
+            continue
+        if source is not None:
+            message.set_raw(*_sourceParse(source))
+            source = None
+        if line.find(":") > 0:
+            source = [line]
+    if source is not None:
+        message.set_raw(*_sourceParse(source))
+    return message
+
+
+def _sourceParse(source):
+    name, value = source[0].split(":", 1)
+    value = value.lstrip(" \t") + "".join(source[1:])
+    return name, value.rstrip("\r\n")
 
 
 def _headerBlock(data, start, limit):
@@ -132,16 +163,53 @@ class _Scanner:
             end = len(self.data)
         return self.data[start:end].rstrip(), end + 1
 
+    def _nextDelimiterLine(self, position):
+        """
+        Where the next line starting with an open boundary's delimiter
+        begins, at or after C{position}; -1 if there is none.  Each
+        delimiter's next occurrence is remembered, so the file is searched
+        once per boundary however many parts there are.
+        """
+        nearest = -1
+        for delimiter, _ in self.boundaries:
+            found = self.nextAt.get(delimiter)
+            if found is None or (0 <= found < position):
+                found = self._find(delimiter, position)
+                self.nextAt[delimiter] = found
+            if found >= 0 and (nearest < 0 or found < nearest):
+                nearest = found
+        return nearest
+
+    def _find(self, delimiter, position):
+        """
+        Find the next line that starts with C{delimiter}.  Base64 and most
+        encoded bodies hold no C{-} at all, so hopping from C{-} to C{-}
+        (a C{memchr}) crosses them at memory speed; a body full of dashes
+        falls back, after a few misses, to searching for the whole line
+        start, which is linear too.
+        """
+        data = self.data
+        length = len(delimiter)
+        for _ in range(_DASH_HOPS):
+            dash = data.find(b"-", position)
+            if dash < 0:
+                return -1
+            if (dash == 0 or data[dash - 1] == 10) and \
+                    data[dash:dash + length] == delimiter:
+                return dash
+            position = data.find(b"\n", dash) + 1
+            if position == 0:
+                return -1
+        found = data.find(b"\n" + delimiter, position - 1)
+        return found + 1 if found >= 0 else -1
+
     def run(self):
+        self.nextAt = {}
         position = self.startPart(0, 0)
         while self.boundaries and position is not None:
-            if self.data[position:position + 2] == b"--":
-                lineStart = position
-            else:
-                found = self.data.find(b"\n--", max(position - 1, 0))
-                if found < 0:
-                    break
-                lineStart = found + 1
+            lineStart = self._nextDelimiterLine(position)
+            if lineStart < 0:
+                break
             line, position = self._lineAt(lineStart)
             for index in range(len(self.boundaries) - 1, -1, -1):
                 delimiter, depth = self.boundaries[index]
@@ -159,15 +227,25 @@ class _Scanner:
         return self.structure
 
 
-def _mapped(path):
+class _Bytes(bytes):
+    def close(self):
+        pass
+
+
+def _contents(path):
     """
-    Map a data file read-only; C{None} for an empty file.
+    A data file's bytes: read when small, memory-mapped read-only when
+    large (so a large message is never copied into memory); C{None} for an
+    empty file.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NOCTTY)
     try:
-        if os.fstat(fd).st_size == 0:
+        size = os.fstat(fd).st_size
+        if size == 0:
             return None
-        return mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+        if size <= _READ_LIMIT:
+            return _Bytes(os.read(fd, size))
+        return mmap.mmap(fd, 0, flags=_MAP_FLAGS, prot=mmap.PROT_READ)
     finally:
         os.close(fd)
 
@@ -177,7 +255,13 @@ def readHeaders(path, maxHeaderBytes=MAX_HEADER_BYTES):
     Parse the message's own header block (read at most C{maxHeaderBytes}).
     """
     with open(path, "rb") as f:
-        head = f.read(maxHeaderBytes)
+        head = f.read(min(_FIRST_READ, maxHeaderBytes))
+        while (len(head) < maxHeaderBytes and not _HEADER_END.search(head)
+               and not head.startswith((b"\n", b"\r\n"))):
+            more = f.read(min(len(head), maxHeaderBytes - len(head)))
+            if not more:
+                break
+            head += more
     block, _ = _headerBlock(head, 0, maxHeaderBytes)
     return parseHeaderBlock(block)
 
@@ -190,7 +274,7 @@ def scanStructure(path, maxParts=MAX_PARTS, maxDepth=MAX_DEPTH,
     @return: a L{Structure}: the parts in file order (the message itself
         first) and whether a bound cut the scan short.
     """
-    data = _mapped(path)
+    data = _contents(path)
     if data is None:
         return Structure([Part(parseHeaderBlock(b""), 0)])
     try:

@@ -83,9 +83,10 @@ class ControlTests(SynchronousTestCase):
         self.assertIsNone(message.remoteIP)
 
     def test_missingControlFile(self):
-        """A missing control file is a ControlFileError."""
-        self.assertRaises(ControlFileError, Message, "/nonexistent/D",
-                          ["/nonexistent/C"])
+        """A missing control file is a ControlFileError when first used."""
+        message = Message("/nonexistent/D", ["/nonexistent/C"])
+        self.assertRaises(ControlFileError, lambda: message.sender)
+        self.assertEqual(message.messageId, "")
 
     def test_outOfRangeDeliveryRecord(self):
         """A delivery record for an unknown recipient number is tolerated."""

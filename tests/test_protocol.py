@@ -5,7 +5,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from pyfilter.chain import Chain
+from pyfilter.chain import Chain, Entry
 from pyfilter.handler import BAD_REQUEST, BUSY, REFUSED_PATH, RequestHandler
 from pyfilter.protocol import MAX_PATHS, RequestFactory
 from pyfilter.reply import CONTROL_FAILURE, OK, Reply
@@ -26,6 +26,13 @@ class Recorder:
         d = defer.Deferred()
         self.deferreds.append(d)
         return d
+
+
+class ReadsControl:
+    """A filter that reads the control files."""
+
+    def consider(self, message):
+        message.sender
 
 
 class ProtocolTests(SynchronousTestCase):
@@ -60,6 +67,13 @@ class ProtocolTests(SynchronousTestCase):
         protocol, transport = self.connect()
         for byte in self.request(self.dataPath, *self.controlPaths):
             protocol.dataReceived(bytes([byte]))
+        self.assertEqual(transport.value(), OK.toBytes())
+
+    def test_untouchedFilesNotRead(self):
+        """A chain that needs no file answers without reading any."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(self.request(
+            self.dataPath, os.path.join(self.spool, "tmp", "gone")))
         self.assertEqual(transport.value(), OK.toBytes())
 
     def test_relativePaths(self):
@@ -133,12 +147,14 @@ class ProtocolTests(SynchronousTestCase):
         link = os.path.join(spool, "tmp", "D1")
         os.symlink("/etc/passwd", link)
         handler = RequestHandler(os.path.join(spool, "tmp"), spool)
-        handler.setChain(Chain([], self.clock))
+        handler.setChain(Chain([Entry("reads", ReadsControl())], self.clock))
         reply = self.successResultOf(handler.handle([link.encode()] * 2))
-        self.assertEqual(reply, REFUSED_PATH)
+        self.assertEqual(reply, CONTROL_FAILURE)
 
     def test_missingControlFile(self):
         """A control file that vanished gets the reference's 451."""
+        self.handler.setChain(Chain([Entry("reads", ReadsControl())],
+                                    self.clock))
         protocol, transport = self.connect()
         protocol.dataReceived(self.request(
             self.dataPath, os.path.join(self.spool, "tmp", "gone")))
