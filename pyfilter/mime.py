@@ -227,11 +227,6 @@ class _Scanner:
         return self.structure
 
 
-class _Bytes(bytes):
-    def close(self):
-        pass
-
-
 def _contents(path):
     """
     A data file's bytes: read when small, memory-mapped read-only when
@@ -244,7 +239,7 @@ def _contents(path):
         if size == 0:
             return None
         if size <= _READ_LIMIT:
-            return _Bytes(os.read(fd, size))
+            return os.read(fd, size)
         return mmap.mmap(fd, 0, flags=_MAP_FLAGS, prot=mmap.PROT_READ)
     finally:
         os.close(fd)
@@ -280,4 +275,5 @@ def scanStructure(path, maxParts=MAX_PARTS, maxDepth=MAX_DEPTH,
     try:
         return _Scanner(data, maxParts, maxDepth, maxHeaderBytes).run()
     finally:
-        data.close()
+        if isinstance(data, mmap.mmap):
+            data.close()
