@@ -1,0 +1,87 @@
+import os
+
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+
+from pyfilter import tap
+from pyfilter.courierpaths import parseCourierConfig
+from pyfilter.service import isStartupPipe, otherFilterDir
+
+
+class OptionsTests(SynchronousTestCase):
+    def parse(self, *args):
+        options = tap.Options()
+        options.parseOptions(list(args))
+        return options
+
+    def test_explicitPaths(self):
+        """The documented options are accepted as given."""
+        options = self.parse("--config", "/c", "--modules-config", "/m",
+                             "--courier-sysconf", "/s", "--socket", "/x/y",
+                             "--state-dir", "/st", "--selective")
+        self.assertEqual((options["config"], options["modules-config"],
+                          options["courier-sysconf"], options["socket"],
+                          options["state-dir"], options["selective"]),
+                         ("/c", "/m", "/s", "/x/y", "/st", True))
+
+    def test_defaults(self):
+        """Without options the chain file is pyfilter's or the reference's."""
+        options = self.parse()
+        self.assertIn(options["config"], ("/etc/pyfilter.conf",
+                                           "/etc/pythonfilter.conf"))
+        self.assertEqual(options["state-dir"], "/var/lib/pyfilter")
+
+    def test_firstExisting(self):
+        """The first existing candidate wins; else the first is named."""
+        existing = self.mktemp()
+        open(existing, "w").close()
+        self.assertEqual(tap.firstExisting(["/nonexistent", existing]),
+                         existing)
+        self.assertEqual(tap.firstExisting(["/nonexistent/a", "/nonexistent/b"]),
+                         "/nonexistent/a")
+
+    def test_resolvers(self):
+        """--resolver is repeatable and checked."""
+        options = self.parse("--resolver", "127.0.0.1:5353",
+                             "--resolver", "[::1]:53", "--resolver", "10.0.0.1")
+        self.assertEqual(options["resolvers"],
+                         ["127.0.0.1:5353", "::1:53", "10.0.0.1:53"])
+        self.assertRaises(usage.UsageError, self.parse, "--resolver", "x:99999")
+
+    def test_makeServiceSocketPaths(self):
+        """The socket is in allfilters/, or filters/ with --selective."""
+        service = tap.makeService(self.parse("--courier-sysconf", "/s"))
+        self.assertEqual(os.path.basename(os.path.dirname(service.socketPath)),
+                         "allfilters")
+        self.assertEqual(service.paths.sysconfdir, "/s")
+        service = tap.makeService(self.parse("--selective"))
+        self.assertEqual(os.path.basename(os.path.dirname(service.socketPath)),
+                         "filters")
+
+
+class ServiceHelperTests(SynchronousTestCase):
+    def test_otherFilterDir(self):
+        """The same name in Courier's other filter directory is found."""
+        self.assertEqual(otherFilterDir("/v/allfilters/pyfilter"),
+                         "/v/filters/pyfilter")
+        self.assertEqual(otherFilterDir("/v/filters/pyfilter"),
+                         "/v/allfilters/pyfilter")
+        self.assertIsNone(otherFilterDir("/tmp/sock"))
+
+    def test_startupPipe(self):
+        """Only a pipe counts as courierfilter's start-up descriptor."""
+        read, write = os.pipe()
+        self.addCleanup(os.close, read)
+        self.addCleanup(os.close, write)
+        self.assertTrue(isStartupPipe(write))
+        with open(self.mktemp(), "w") as f:
+            self.assertFalse(isStartupPipe(f.fileno()))
+        self.assertFalse(isStartupPipe(9999))
+
+    def test_courierConfigOutput(self):
+        """courier-config's name=value lines are read; others ignored."""
+        values = parseCourierConfig(
+            "prefix=/usr\nlocalstatedir=/var/lib/courier\nmailuser=courier\n"
+            "configure_args=\"'--x=y'\"\n")
+        self.assertEqual(values, {"localstatedir": "/var/lib/courier",
+                                  "mailuser": "courier"})
