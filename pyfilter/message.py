@@ -67,6 +67,14 @@ class Message:
             self._control = ControlFiles.read(self.controlPaths)
         return self._control
 
+    def reloadControl(self):
+        """
+        Read the control files again, after a filter edited them, so that
+        later filters see the new recipients.
+        """
+        self._control = ControlFiles.read(self.controlPaths)
+        self._remoteIPRead = False
+
     @property
     def sender(self):
         """
