@@ -303,7 +303,7 @@ def memoryTarget(memory):
     base = samples[0]["rssMiB"]
     worst = max(abs(s["rssMiB"] - base) / base for s in samples)
     last = samples[-1]
-    met = worst <= 0.10 and samples[-1]["messages"] >= 100000
+    met = worst <= 0.10 if last["messages"] >= 100000 else None
     return (f"{samples[0]['messages']:,} → {last['messages']:,} messages: "
             f"{number(base, 1)} → {number(last['rssMiB'], 1)} MiB, largest "
             f"deviation {worst * 100:.1f} %"), met
@@ -348,7 +348,7 @@ def write(results, path):
     cells = index(results)
     method = results["method"]
     machine = results["machine"]
-    sizes = ", ".join(f"{FIXTURE_NAMES[k]} {v / 1024:.1f} KiB"
+    sizes = ", ".join(f"{k} {v / 1024:.1f} KiB"
                       for k, v in results["fixtureBytes"].items())
     out = [
         "# pyfilter benchmark results", "",
@@ -377,7 +377,10 @@ def write(results, path):
         "of the runs' percentiles; CPU: the daemon's utime+stime per "
         "message; RSS: VmRSS after the last run (VmHWM peak).",
         "- Closed loop: each client sends its next message when its reply "
-        "is complete; a new connection per message.", "",
+        "is complete; a new connection per message.",
+        f"- Before a cell the runner waits up to {method.get('quietWaitPerCell', 0)} s "
+        f"(at most {method.get('quietWaitTotal', 0)} s in all) for other processes "
+        "to leave the cores idle.", "",
         "## Targets", "", *targetLines(results, cells), "",
         "## Throughput and latency", "", *mainTable(results, cells), "",
         "## pyfilter relative to the reference and to bare Twisted", "",

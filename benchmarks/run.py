@@ -79,11 +79,15 @@ class Mode:
     runs: int
     duration: float
     minMessagesLarge: int
+    quietWaitPerCell: float
+    quietWaitTotal: float
     memoryCheckpoints: tuple = MEMORY_CHECKPOINTS
 
 
-FULL = Mode(warmup=1.0, runs=3, duration=5.0, minMessagesLarge=60)
+FULL = Mode(warmup=1.0, runs=3, duration=5.0, minMessagesLarge=60,
+            quietWaitPerCell=10.0, quietWaitTotal=240.0)
 QUICK = Mode(warmup=0.5, runs=1, duration=3.0, minMessagesLarge=20,
+             quietWaitPerCell=0.0, quietWaitTotal=0.0,
              memoryCheckpoints=(1000, 5000, 10000))
 
 
@@ -97,6 +101,7 @@ class Cell:
     reason: str = ""
     startupMs: float = None
     foreignCores: float = None
+    quietWaitSeconds: float = 0.0
     runs: list = field(default_factory=list)
 
 
@@ -149,7 +154,46 @@ def ownBusySeconds():
         resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
-def runCell(server, system, fixture, concurrency, requests, mode, logDir):
+def usageSnapshot():
+    return time.monotonic(), machineBusySeconds(), ownBusySeconds()
+
+
+def foreignCoresSince(snapshot):
+    """
+    Cores that processes other than ours kept busy since C{snapshot}.
+    """
+    wall, busy, own = (after - before for after, before in zip(
+        usageSnapshot(), snapshot))
+    return max(0.0, busy - own) / wall
+
+
+class QuietWait:
+    """
+    Before a cell, waits (within a per-cell and a total budget) until other
+    processes leave the cores nearly idle.
+    """
+    threshold = 0.25
+    sample = 0.5
+
+    def __init__(self, perCell, total):
+        self.perCell = perCell
+        self.left = total
+
+    def __call__(self):
+        began = time.monotonic()
+        limit = min(self.perCell, self.left)
+        while time.monotonic() - began < limit:
+            snapshot = usageSnapshot()
+            time.sleep(self.sample)
+            if foreignCoresSince(snapshot) <= self.threshold:
+                break
+        waited = time.monotonic() - began
+        self.left = max(0.0, self.left - waited)
+        return waited
+
+
+def runCell(server, system, fixture, concurrency, requests, mode, logDir,
+            quietWait):
     """
     Measure one cell and note how much CPU other processes took meanwhile.
     """
@@ -158,11 +202,10 @@ def runCell(server, system, fixture, concurrency, requests, mode, logDir):
     if reason:
         cell.status, cell.reason = "n/a", reason
         return cell
-    began = (time.monotonic(), machineBusySeconds(), ownBusySeconds())
+    cell.quietWaitSeconds = quietWait()
+    snapshot = usageSnapshot()
     _measureCell(cell, server, system, requests, mode, logDir)
-    wall, busy, own = (after - before for after, before in zip(
-        (time.monotonic(), machineBusySeconds(), ownBusySeconds()), began))
-    cell.foreignCores = max(0.0, busy - own) / wall
+    cell.foreignCores = foreignCoresSince(snapshot)
     return cell
 
 
@@ -283,10 +326,11 @@ def main(argv=None):
     began = time.monotonic()
     systems = [s for s in SYSTEMS
                if not args.only or any(o in s.name for o in args.only)]
+    quietWait = QuietWait(mode.quietWaitPerCell, mode.quietWaitTotal)
     for system in systems:
         for serverName, fixture, concurrency in cellsOf(system):
             cell = runCell(servers[serverName], system, fixture, concurrency,
-                           requests[fixture], mode, logDir)
+                           requests[fixture], mode, logDir, quietWait)
             results["cells"].append(asdict(cell))
             print(report.cellLine(cell), flush=True)
     print("memory run ...", flush=True)
