@@ -181,8 +181,14 @@ class Installer:
     def activePath(self, name):
         return os.path.join(self.paths.sysconfdir, "filters", "active", name)
 
-    def socketPath(self, name):
-        return os.path.join(self.paths.allfiltersDir, name)
+    def socketPath(self, name, selective=False):
+        """
+        Where filter C{name} listens: C{allfilters/NAME}, or C{filters/NAME}
+        when it runs with C{--selective}.
+        """
+        directory = (self.paths.filtersDir if selective
+                     else self.paths.allfiltersDir)
+        return os.path.join(directory, name)
 
     def courierfilterRunning(self):
         return processAlive(os.path.join(self.pidDir, "courierfilter.pid"))
@@ -284,7 +290,7 @@ class Installer:
                                f"{result.returncode}): "
                                f"{(result.stderr or result.stdout).strip()}")
 
-    def activate(self, name):
+    def activate(self, name, selective=False):
         """
         Start filter C{name} and wait for its socket.
         """
@@ -305,7 +311,7 @@ class Installer:
                          f"it starts {name} when Courier starts")
                 return
             self.out(f"activated {name} (filterctl start {name})")
-        socketPath = self.socketPath(name)
+        socketPath = self.socketPath(name, selective)
         if not waitUntil(lambda: socketAnswers(socketPath), self.socketWait):
             raise InstallError(
                 f"{name} did not open {socketPath} within {self.socketWait} "
@@ -325,10 +331,14 @@ class Installer:
                      f"runs with its defaults")
         self.prepareStateDir(stateDir)
         self.buildPluginCache(python)
+        selective = "--selective" in extraArgs
+        if name != DEFAULT_NAME:
+            extraArgs = ["--socket", self.socketPath(name, selective),
+                         *extraArgs]
         self.writeWrapper(name, wrapperText(twistd, config, modulesConfig,
                                             stateDir, extraArgs))
         if start:
-            self.activate(name)
+            self.activate(name, selective)
         else:
             self.out(f"not started (--no-start): run 'filterctl start "
                      f"{name}' to activate it")
@@ -338,11 +348,12 @@ class Installer:
             self.courierCommand("filterctl", "stop", name)
             self.out(f"stopped {name} (filterctl stop {name})")
             if self.courierfilterRunning():
-                socketPath = self.socketPath(name)
-                if not waitUntil(lambda: not os.path.exists(socketPath),
+                sockets = [self.socketPath(name, selective)
+                           for selective in (False, True)]
+                if not waitUntil(lambda: not any(map(os.path.exists, sockets)),
                                  self.socketWait):
-                    self.out(f"warning: {socketPath} is still there after "
-                             f"{self.socketWait} s")
+                    self.out(f"warning: the socket of {name} is still there "
+                             f"after {self.socketWait} s")
         wrapper = self.wrapperPath(name)
         if os.path.lexists(wrapper):
             os.unlink(wrapper)

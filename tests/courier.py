@@ -22,7 +22,7 @@ Every external command runs under a timeout.  The same functions serve
 C{tools/demo.sh} through a small command line (standard library only, so
 Debian's /usr/bin/python3 can run it from the checkout):
 
-    python3 tests/courier.py install | configure | start | stop
+    python3 tests/courier.py install | configure | start | stop | log
     python3 tests/courier.py send FROM TO [--attach NAME] [--auth USER:PW]
         [--delivered-to USER]
 """
@@ -45,7 +45,10 @@ from unittest import SkipTest
 DOMAIN = "example.test"
 USERS = ("alice", "bob", "carol")
 PASSWORD = "secret"
-PACKAGES = ("courier-mta", "courier-authdaemon", "courier-authlib-userdb")
+#: Courier, and GNU dbm for Debian's Python (pyfilter reads Courier's .dat
+#: tables with it).
+PACKAGES = ("courier-mta", "courier-authdaemon", "courier-authlib-userdb",
+            "python3-gdbm")
 PRESEED = (
     "courier-base courier-base/webadmin-configmode boolean false\n"
     "courier-base courier-base/maildir string Maildir\n"
@@ -173,9 +176,10 @@ def installed():
 
 def aptInstall(packages):
     """
-    Install Debian packages non-interactively (apt-get update first), with
-    Courier's debconf answers preseeded and daemons kept from starting by a
-    temporary policy-rc.d.
+    Install Debian packages non-interactively, with Courier's debconf
+    answers preseeded and daemons kept from starting by a temporary
+    policy-rc.d.  The package lists are updated first when they do not know
+    Courier, else when the installation fails (stale lists).
     """
     run(["debconf-set-selections"], input=PRESEED, timeout=30)
     policy = "/usr/sbin/policy-rc.d"
@@ -185,12 +189,22 @@ def aptInstall(packages):
             f.write("#!/bin/sh\nexit 101\n")
         os.chmod(policy, 0o755)
     environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    update = ["apt-get", "update", "-q"]
+    command = ["apt-get", "install", "-y", "-q", "--no-install-recommends",
+               "-o", "Dpkg::Options::=--force-confdef",
+               "-o", "Dpkg::Options::=--force-confold", *packages]
     try:
-        run(["apt-get", "update", "-q"], timeout=300, env=environment)
-        run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
-             "-o", "Dpkg::Options::=--force-confdef",
-             "-o", "Dpkg::Options::=--force-confold", *packages],
-            timeout=600, env=environment)
+        listsKnowCourier = run(["apt-cache", "show", PACKAGES[0]], timeout=60,
+                               check=False).returncode == 0
+        if not listsKnowCourier:
+            run(update, timeout=300, env=environment)
+        try:
+            run(command, timeout=600, env=environment)
+        except CourierError:
+            if not listsKnowCourier:
+                raise
+            run(update, timeout=300, env=environment)
+            run(command, timeout=600, env=environment)
     finally:
         if ownPolicy:
             os.unlink(policy)
@@ -468,21 +482,37 @@ def removeOurFilter():
 
 # The test session: once per process
 
+#: Seconds to wait for another test process to finish with Courier.
+LOCK_WAIT = 60
+
+
+class CourierBusy(CourierError):
+    """
+    Another test process holds Courier.
+    """
+
+
 class Session:
     """
-    Courier started by this test process; holds a lock so that two test
-    processes never share it.
+    Courier started by this test process; holds a lock (until the process
+    exits) so that two test processes never share it.
     """
 
     def __init__(self):
         os.makedirs(STATE, mode=0o755, exist_ok=True)
         os.chmod(STATE, 0o755)
-        self.lock = open(os.path.join(STATE, "lock"), "w", encoding="ascii")
+        self.lock = open(os.path.join(STATE, "lock"), "a+", encoding="ascii")
         try:
-            waitFor(self._tryLock, 120, "the Courier lock", interval=0.5)
+            waitFor(self._tryLock, LOCK_WAIT, "the Courier lock", interval=0.5)
         except CourierError as e:
+            self.lock.seek(0)
+            holder = self.lock.read().strip() or "?"
             self.lock.close()
-            raise SkipTest(f"another test process is using Courier: {e}")
+            raise CourierBusy(f"another test process (pid {holder}) is using "
+                              f"Courier: {e}") from e
+        self.lock.truncate(0)
+        self.lock.write(f"{os.getpid()}\n")
+        self.lock.flush()
         self.sinkPid = None
         self.logFile = None
         self.logOffset = 0
@@ -529,8 +559,10 @@ _unusable = None
 
 def requireCourier():
     """
-    Skip the test unless Courier can be used: root, Debian's package tools,
-    Courier installed or installable.
+    Skip the test unless Courier can be used with this venv's pyfilter:
+    root, Debian's package tools, Courier installed or installable, a
+    C{pyfilter} command next to C{sys.executable} that Courier's user can
+    run.
     """
     global _unusable
     if _unusable is None:
@@ -542,8 +574,11 @@ def requireCourier():
         else:
             try:
                 install()
+                pyfilterCommand()
             except CourierError as e:
                 _unusable = f"Courier cannot be installed: {e}"
+            except SkipTest as e:
+                _unusable = str(e)
     if _unusable:
         raise SkipTest(_unusable)
 
@@ -551,12 +586,18 @@ def requireCourier():
 def startCourier():
     """
     Install, configure and start Courier once for this process (stopped at
-    exit); later calls restart whatever daemon went away.
+    exit); later calls restart whatever daemon went away.  When another test
+    process holds Courier for longer than C{LOCK_WAIT}, this and every later
+    call skip.
     """
-    global _session
+    global _session, _unusable
     requireCourier()
     if _session is None:
-        _session = Session()
+        try:
+            _session = Session()
+        except CourierBusy as e:
+            _unusable = str(e)
+            raise SkipTest(_unusable) from e
     else:
         startDaemons()
 
@@ -794,6 +835,7 @@ def main(argv):
     commands.add_parser("configure", help="configure Courier for the tests")
     commands.add_parser("start", help="start Courier (and a syslog sink)")
     commands.add_parser("stop", help="stop Courier")
+    commands.add_parser("log", help="print the last lines of Courier's log")
     commands.add_parser("syslog-sink", help="receive /dev/log (internal)")
     sending = commands.add_parser("send", help="send one message by SMTP")
     sending.add_argument("mailFrom")
@@ -814,6 +856,10 @@ def main(argv):
             print(f"Courier is running; its log is {logSource()}")
         elif options.command == "stop":
             stopDaemons()
+        elif options.command == "log":
+            with open(logSource(), "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+            print("\n".join(lines[-30:]))
         elif options.command == "syslog-sink":
             syslogSink(SYSLOG_FILE)
         elif options.command == "send":

@@ -272,6 +272,16 @@ class InstallTests(InstallerMixin, unittest.TestCase):
             self.python, self.config, self.path("m"), self.path("state"))
         self.assertIn("no pyfilter plugin", str(error))
 
+    def test_otherNameGetsItsOwnSocket(self):
+        """A filter installed under another name listens on a socket of that name."""
+        self.installer().install("pf2", self.python, self.config,
+                                 self.path("m"), self.path("state"),
+                                 ["--selective"], start=False)
+        with open(self.path("filters", "pf2")) as f:
+            self.assertTrue(f.read().endswith(
+                " --socket " + self.path("spool", "filters", "pf2")
+                + " --selective\n"))
+
     def test_existingStateDirGivenToMailUser(self):
         """An existing state directory is kept and not reported as created."""
         os.makedirs(self.path("state"))
