@@ -41,7 +41,7 @@ from pyfilter.filter import (
     string)
 from pyfilter.reply import Reply
 from pyfilter.serviceclient import (
-    ServiceError, address, positiveInteger, replyFor, unavailableReply)
+    ServiceError, address, outage, positiveInteger, unavailableReply)
 
 QUARANTINE_UNAVAILABLE = Reply(
     "451", "Virus found, quarantine not available")
@@ -121,10 +121,7 @@ class ClamAV(Filter):
 
     def _failed(self, failure, message):
         failure.trap(ServiceError)
-        reason = str(failure.value)
-        self.log.warn("clamav: message {messageId} not scanned: {reason}",
-                      messageId=message.messageId, reason=reason)
-        return replyFor(self.config["unavailable_reply"], reason)
+        return outage(self, message, failure.value)
 
 
 FILTER = ClamAV

@@ -25,7 +25,7 @@ C{517 Policy requires local senders to authenticate.}
 from pyfilter import authdaemon
 from pyfilter.filter import Filter, Option, boolean
 from pyfilter.reply import Reply
-from pyfilter.serviceclient import ServiceError, replyFor, unavailableReply
+from pyfilter.serviceclient import ServiceError, outage, unavailableReply
 
 MUST_AUTHENTICATE = Reply(
     "517", "Policy requires local senders to authenticate.")
@@ -62,11 +62,7 @@ class LocalSenders(Filter):
 
     def _failed(self, failure, message):
         failure.trap(ServiceError)
-        reason = str(failure.value)
-        self.log.warn("localsenders: message {messageId}: sender not "
-                      "checked: {reason}", messageId=message.messageId,
-                      reason=reason)
-        return replyFor(self.config["unavailable_reply"], reason)
+        return outage(self, message, failure.value)
 
 
 FILTER = LocalSenders

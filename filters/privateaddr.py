@@ -52,7 +52,7 @@ from pyfilter.filter import (
     positiveNumber, string, stringList)
 from pyfilter.reply import Reply
 from pyfilter.serviceclient import (
-    ServiceError, positiveInteger, replyFor, unavailableReply)
+    ServiceError, outage, positiveInteger, unavailableReply)
 
 REFUSED = Reply("517", "Sender is not allowed by privacy settings.")
 
@@ -148,10 +148,7 @@ class PrivateAddr(Filter):
             try:
                 allowed = await self.directory.allowedSenders(address)
             except ServiceError as e:
-                self.log.warn("privateaddr: message {messageId}: directory "
-                              "not checked: {reason}",
-                              messageId=message.messageId, reason=str(e))
-                return replyFor(self.config["unavailable_reply"], str(e))
+                return outage(self, message, e)
             if allowed and not senderAllowed(sender, allowed):
                 return self._refuse(message, address, sender)
         return None

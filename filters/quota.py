@@ -32,7 +32,7 @@ from twisted.internet import defer
 from pyfilter import authdaemon
 from pyfilter.filter import Filter, Option
 from pyfilter.reply import Reply
-from pyfilter.serviceclient import ServiceError, replyFor, unavailableReply
+from pyfilter.serviceclient import ServiceError, outage, unavailableReply
 
 #: maildirsize files larger than this are not read (Courier recalculates
 #: them long before: past 5120 bytes).
@@ -105,17 +105,15 @@ class Quota(Filter):
     async def _consider(self, message):
         seen = set()
         for recipient in message.recipients:
-            name = authdaemon.accountName(self.context.courier, recipient.address)
+            name = authdaemon.accountName(self.context.courier,
+                                          recipient.address)
             if name is None or name in seen:
                 continue
             seen.add(name)
             try:
                 account = await self.authdaemon.userInfo(name)
             except ServiceError as e:
-                self.log.warn("quota: message {messageId}: quota not "
-                              "checked: {reason}",
-                              messageId=message.messageId, reason=str(e))
-                return replyFor(self.config["unavailable_reply"], str(e))
+                return outage(self, message, e)
             if account is None:
                 self.log.info('quota filter: authdaemon failed to look up '
                               '"{name}"', name=name)

@@ -38,7 +38,7 @@ from pyfilter.filter import (
     string)
 from pyfilter.reply import Reply
 from pyfilter.serviceclient import (
-    ServiceError, address, positiveInteger, replyFor, unavailableReply)
+    ServiceError, address, outage, positiveInteger, unavailableReply)
 
 _SCORE = re.compile(r"(?:^|\s)score=(-?\d+(?:\.\d+)?)(?:\s|$)")
 
@@ -121,10 +121,7 @@ class SpamAssassin(Filter):
 
     def _failed(self, failure, message):
         failure.trap(ServiceError)
-        reason = str(failure.value)
-        self.log.warn("spamassassin: message {messageId} not checked: "
-                      "{reason}", messageId=message.messageId, reason=reason)
-        return replyFor(self.config["unavailable_reply"], reason)
+        return outage(self, message, failure.value)
 
 
 FILTER = SpamAssassin

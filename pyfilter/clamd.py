@@ -10,7 +10,8 @@ a timeout) fails with L{pyfilter.serviceclient.ServiceError}.
 
 import struct
 
-from pyfilter.serviceclient import Exchange, ServiceClient, ServiceError
+from pyfilter.serviceclient import (
+    Exchange, ServiceClient, ServiceError, closeAfter)
 
 #: clamd's default StreamMaxLength.
 DEFAULT_STREAM_LIMIT = 25 * 1024 * 1024
@@ -119,8 +120,7 @@ class ClamdClient(ServiceClient):
         @return: a Deferred of the signature found, or C{None}.
         """
         file = open(path, "rb")
-        d = self.converse(_StreamScan(file, limit))
-        d.addBoth(_closing(file))
+        d = closeAfter(self.converse(_StreamScan(file, limit)), file)
         d.addCallback(lambda result: result[0])
         return d
 
@@ -134,9 +134,3 @@ class ClamdClient(ServiceClient):
         d.addCallback(lambda result: result[0])
         return d
 
-
-def _closing(file):
-    def close(result):
-        file.close()
-        return result
-    return close

@@ -59,6 +59,28 @@ def replyFor(template, reason):
     return Reply.fromString(template.replace("{reason}", reason))
 
 
+def outage(filter, message, error):
+    """
+    Log that C{filter} could not use its service for C{message} (the
+    L{ServiceError} C{error}) and give its C{unavailable_reply}.
+    """
+    reason = str(error)
+    filter.log.warn("{filter}: message {messageId} not checked: {reason}",
+                    filter=filter.name, messageId=message.messageId,
+                    reason=reason)
+    return replyFor(filter.config["unavailable_reply"], reason)
+
+
+def closeAfter(d, file):
+    """
+    Close C{file} once the Deferred C{d} has fired; return C{d}.
+    """
+    def close(result):
+        file.close()
+        return result
+    return d.addBoth(close)
+
+
 def address(value):
     """
     Check a service address option: an absolute UNIX socket path or
@@ -200,7 +222,7 @@ class Exchange(Protocol):
 
         @return: a Deferred that fires when the data is written.
         """
-        sent = FileSender().beginFileTransfer(
+        sent = _ChunkSender().beginFileTransfer(
             _Limited(file, limit), self.transport, transform)
         sent.addErrback(self._streamFailed)
         return sent
@@ -238,6 +260,15 @@ class Exchange(Protocol):
     def _fail(self, exception):
         if not self.result.called:
             self.result.errback(exception)
+
+
+class _ChunkSender(FileSender):
+    """
+    L{FileSender} with 64 KiB chunks (clamd's and spamd's reads are
+    cheaper in larger pieces).
+    """
+
+    CHUNK_SIZE = 64 * 1024
 
 
 class _Limited:

@@ -10,7 +10,8 @@ import email.policy
 import os
 import re
 
-from pyfilter.serviceclient import Exchange, ServiceClient, ServiceError
+from pyfilter.serviceclient import (
+    Exchange, ServiceClient, ServiceError, closeAfter)
 
 _STATUS = re.compile(rb"^SPAMD/\d+\.\d+ (\d+) ?(.*)$")
 _SPAM = re.compile(r"^(True|False|Yes|No) ; (-?[\d.]+) / (-?[\d.]+)$")
@@ -111,9 +112,4 @@ class SpamdClient(ServiceClient):
         @return: a Deferred of a L{SpamResult}.
         """
         file = open(path, "rb")
-        d = self.converse(_Headers(file, user))
-
-        def close(result):
-            file.close()
-            return result
-        return d.addBoth(close)
+        return closeAfter(self.converse(_Headers(file, user)), file)

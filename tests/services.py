@@ -91,8 +91,9 @@ class Daemon:
 
     name = "daemon"
 
-    def __init__(self):
-        self.directory = tempfile.mkdtemp(prefix=f"pyfilter-{self.name}-")
+    def __init__(self, parent=None):
+        self.directory = tempfile.mkdtemp(prefix=f"pyfilter-{self.name}-",
+                                          dir=parent)
         os.chmod(self.directory, 0o755)
         self.process = None
 
@@ -166,15 +167,16 @@ def _ask(address, request, timeout=5.0):
 
 class Clamd(Daemon):
     """
-    clamd on a UNIX socket (C{socketPath}) and a loopback TCP port
-    (C{tcpAddress}), with the test signature only.
+    clamd on a UNIX socket (C{socketPath}, usable by every user) and a
+    loopback TCP port (C{tcpAddress}), with the test signature only, in a
+    temporary directory under C{parent}.
     """
 
     name = "clamd"
 
-    def __init__(self, streamMaxLength="10M"):
+    def __init__(self, parent=None, streamMaxLength="10M"):
         _require("clamd")
-        Daemon.__init__(self)
+        Daemon.__init__(self, parent)
         os.mkdir(self.path("db"))
         shutil.copy(os.path.join(CLAMAV_FIXTURES, "pyfilter-test.ndb"),
                     self.path("db"))
@@ -182,7 +184,7 @@ class Clamd(Daemon):
         self.port = freePort()
         self.tcpAddress = f"127.0.0.1:{self.port}"
         with open(self.path("clamd.conf"), "w") as f:
-            f.write(f"LocalSocket {self.socketPath}\n"
+            f.write(f"LocalSocket {self.socketPath}\nLocalSocketMode 666\n"
                     f"TCPSocket {self.port}\nTCPAddr 127.0.0.1\n"
                     f"DatabaseDirectory {self.path('db')}\n"
                     f"LogFile {self.path('clamd.log')}\n"

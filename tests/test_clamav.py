@@ -3,8 +3,6 @@ Tests for the clamav filter and pyfilter.clamd, against a real clamd with
 the project's test signature.
 """
 
-import os
-
 from twisted.internet import defer
 from twisted.trial import unittest
 

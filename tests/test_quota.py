@@ -54,7 +54,8 @@ class QuotaTests(unittest.TestCase):
 
     def quota(self, socketPath=None):
         text = ("[authdaemon.py]\nsocket_path = "
-                f"{socketPath or self.authdaemond.socketPath!r}\ntimeout = 2\n")
+                f"{socketPath or self.authdaemond.socketPath!r}\n"
+                "timeout = 2\n")
         return services.serviceFilter(self, "quota", text, COURIER,
                                      hostedDomains=["hosted.test"])
 
