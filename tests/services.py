@@ -247,6 +247,12 @@ class Authdaemond(Daemon):
 
     def __init__(self):
         _require(self.program, "makeuserdb", "unshare")
+        probe = subprocess.run(["unshare", "--mount", "true"],
+                               capture_output=True, timeout=10)
+        if probe.returncode != 0:
+            raise SkipTest("authdaemond needs a private mount namespace and "
+                           "unshare --mount failed (root with CAP_SYS_ADMIN "
+                           f"needed): {probe.stderr.decode().strip()}")
         Daemon.__init__(self)
         os.mkdir(self.path("etc"))
         os.mkdir(self.path("run"))

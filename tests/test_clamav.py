@@ -173,6 +173,21 @@ class ClamAVTests(unittest.TestCase):
         self.assertEqual(server.lost, 2)
         self.assertEqual(len(server.connections), 2)
 
+    @defer.inlineCallbacks
+    def test_waitingBounded(self):
+        """Beyond eight waiting scans per connection, a scan fails at once."""
+        server = services.SilentServer(self)
+        clamav = self.clamav(local_socket=server.path, max_connections=1)
+        message = writeMessage(self, RECORDS, CLEAN)
+        pending = [clamav.consider(message) for _ in range(9)]
+        reply = yield clamav.consider(message)
+        self.assertEqual(reply, Reply(
+            "451", "Virus scanner error: too many requests waiting for "
+            "clamd"))
+        for d in reversed(pending):
+            d.cancel()
+            self.failureResultOf(d, defer.CancelledError)
+
     def test_noSocket(self):
         """Without local_socket nor a clamd.conf, start fails."""
         self.patch(clamd, "CLAMD_CONFS", ())
