@@ -90,6 +90,8 @@ class CalloutProtocol(LineReceiver, TimeoutMixin):
         self._wait()
 
     def lineReceived(self, line):
+        if self.result.called:
+            return
         line = line.rstrip(b"\r")
         code = line[:3]
         if not (code.isdigit() and line[3:4] in (b"", b" ", b"-")):

@@ -1,12 +1,15 @@
 """
 A real twisted.names authoritative server on 127.0.0.1 for the DNS tests and
 benchmarks, serving the C{.test} names in L{TEST_RECORDS} (MX, A, AAAA,
-TXT/SPF and a DNSWL zone) and answering NXDOMAIN for other C{.test} names.
-Setting C{silent} makes it drop every query, like a dead server.
+TXT/SPF and a DNSWL zone) and the C{.example} names of the benchmark
+fixtures in L{BENCHMARK_RECORDS}, and answering NXDOMAIN for other names in
+those zones.  Setting C{silent} makes it drop every query, like a dead
+server.
 
-Run on its own for the benchmarks (prints the port, serves until killed)::
+Run on its own for the end-to-end tests and benchmarks (prints the port,
+serves until killed; C{--silent} never answers)::
 
-    python -m tests.dnsserver [--port 5353]
+    python -m tests.dnsserver [--port 5353] [--silent]
 """
 
 import argparse
@@ -15,7 +18,6 @@ import sys
 from twisted.internet import defer
 from twisted.names import authority, common, dns, server
 
-ORIGIN = "test"
 
 #: Where the dialback targets of the zones listen (the SMTP port is the
 #: dialback filter's C{smtp_port} option).
@@ -24,8 +26,8 @@ SECOND_MX_ADDRESS = "127.0.0.2"
 
 TEST_RECORDS = {
     # dialback: a domain with two MX hosts (on two loopback addresses),
-    # one with one MX host, one with only an address, one whose MX name
-    # does not resolve.
+    # two with one MX host each (one per address), one with only an
+    # address, one whose MX name does not resolve.
     "sender.test": [dns.Record_MX(10, b"mx1.sender.test"),
                     dns.Record_MX(20, b"mx2.sender.test")],
     "mx1.sender.test": [dns.Record_A(MX_ADDRESS)],
@@ -34,6 +36,8 @@ TEST_RECORDS = {
     "mx.single.test": [dns.Record_A(MX_ADDRESS)],
     "nomx.test": [dns.Record_A(MX_ADDRESS)],
     "lame.test": [dns.Record_MX(10, b"missing.lame.test")],
+    "refuses.test": [dns.Record_MX(10, b"mx.refuses.test")],
+    "mx.refuses.test": [dns.Record_A(SECOND_MX_ADDRESS)],
     # SPF: TXT records, one through an include.
     "pass.spf.test": [dns.Record_TXT(b"v=spf1 ip4:192.0.2.0/24 -all"),
                       dns.Record_A("192.0.2.10")],
@@ -59,6 +63,19 @@ TEST_RECORDS = {
     "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2"
     ".first.dnswl.test": [dns.Record_A("127.0.9.3")],
 }
+
+#: The names the benchmark fixtures use (senders C{senderN@sender.example},
+#: client 203.0.113.45): an MX on 127.0.0.1 for dialback (its SMTP port is
+#: the benchmark's C{smtp_port}), an SPF record that passes the client, and
+#: a DNSWL listing of the client in the zone C{dnswl.example}.
+BENCHMARK_RECORDS = {
+    "sender.example": [dns.Record_MX(10, b"mail.sender.example"),
+                       dns.Record_TXT(b"v=spf1 ip4:203.0.113.0/24 -all")],
+    "mail.sender.example": [dns.Record_A(MX_ADDRESS)],
+    "45.113.0.203.dnswl.example": [dns.Record_A("127.0.10.1")],
+}
+
+ZONES = {"test": TEST_RECORDS, "example": BENCHMARK_RECORDS}
 
 
 class MemoryZone(authority.FileAuthority):
@@ -98,12 +115,13 @@ class DNSServer:
     @ivar queries: C{(name, type)} of every query received.
     """
 
-    def __init__(self, reactor, records=None, origin=ORIGIN):
+    def __init__(self, reactor, zones=None):
         self.reactor = reactor
         self.silent = False
         self.queries = []
-        zone = MemoryZone(origin, TEST_RECORDS if records is None else records)
-        self.factory = _Factory(self, [zone])
+        self.factory = _Factory(self, [
+            MemoryZone(origin, records)
+            for origin, records in (ZONES if zones is None else zones).items()])
         self.ports = []
 
     def start(self, port=0):
@@ -126,13 +144,13 @@ class DNSServer:
             [defer.maybeDeferred(port.stopListening) for port in self.ports])
 
 
-def startDNSServer(testCase, reactor=None, records=None):
+def startDNSServer(testCase, reactor=None, zones=None):
     """
     Start a L{DNSServer} on the real reactor, stopped when C{testCase} ends.
     """
     if reactor is None:
         from twisted.internet import reactor
-    dnsServer = DNSServer(reactor, records).start()
+    dnsServer = DNSServer(reactor, zones).start()
     testCase.addCleanup(dnsServer.stop)
     return dnsServer
 
@@ -165,8 +183,11 @@ def main(argv=None):
     from twisted.internet import reactor
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--silent", action="store_true",
+                        help="never answer (a dead server)")
     args = parser.parse_args(argv)
     dnsServer = DNSServer(reactor).start(args.port)
+    dnsServer.silent = args.silent
     print(dnsServer.port, flush=True)
     reactor.run()
 

@@ -7,7 +7,15 @@ recipient), C{"reject"} (550 to RCPT), C{"tempfail"} (450 to RCPT),
 C{"rejectHelo"} (550 to HELO), C{"rejectMail"} (550 to MAIL FROM),
 C{"hangGreeting"} (accepts the connection and never says anything),
 C{"hangRcpt"} (never answers RCPT).  It records every command received.
+
+Run on its own for the end-to-end tests and benchmarks (prints the port,
+serves until killed)::
+
+    python -m tests.smtpserver [--behaviour B] [--interface A] [--port P]
 """
+
+import argparse
+import sys
 
 from twisted.internet import defer, protocol
 from twisted.mail import smtp
@@ -139,3 +147,20 @@ def startSMTPServer(testCase, behaviour="accept", interface="127.0.0.1",
     server = SMTPServer(reactor, behaviour).start(interface, port)
     testCase.addCleanup(server.stop)
     return server
+
+
+def main(argv=None):
+    from twisted.internet import reactor
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--behaviour", choices=BEHAVIOURS, default="accept")
+    parser.add_argument("--interface", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = SMTPServer(reactor, args.behaviour).start(args.interface,
+                                                      args.port)
+    print(server.port, flush=True)
+    reactor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
