@@ -257,7 +257,8 @@ class Dialback(Filter):
         if answer.stage == callout.HELO:
             return Reply("421", f"{host} rejected the HELO command"), False
         if answer.stage == callout.MAIL:
-            return Reply("421", f"{host} rejected the MAIL FROM command"), False
+            return (Reply("421", f"{host} rejected the MAIL FROM command"),
+                    False)
         if answer.code // 100 == 2:
             yield self.remember(self.good, sender)
             return None, True

@@ -118,8 +118,8 @@ def makeResolver(servers, reactor, timeout=DEFAULT_TIMEOUT):
 
 def lookup(resolver, method, name, seconds, reactor):
     """
-    Call C{resolver.<method>(name)} (C{"lookupAddress"}, C{"lookupMailExchange"},
-    ...) and give up after C{seconds}.
+    Call C{resolver.<method>(name)} (C{"lookupAddress"},
+    C{"lookupMailExchange"}, ...) and give up after C{seconds}.
 
     @return: a Deferred with the C{(answers, authority, additional)} tuple;
         it fails with L{defer.TimeoutError} after C{seconds}, or with the

@@ -119,9 +119,9 @@ class DNSServer:
         self.reactor = reactor
         self.silent = False
         self.queries = []
+        zones = ZONES if zones is None else zones
         self.factory = _Factory(self, [
-            MemoryZone(origin, records)
-            for origin, records in (ZONES if zones is None else zones).items()])
+            MemoryZone(origin, records) for origin, records in zones.items()])
         self.ports = []
 
     def start(self, port=0):

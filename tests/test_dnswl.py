@@ -17,7 +17,8 @@ from pyfilter.reply import OK
 from tests.dnsserver import dnsContext, dnsFilter, startDNSServer
 from tests.helpers import writeMessage
 
-ZONES = "[whitelist_dnswl.py]\ndnswl_zone = ['first.dnswl.test', 'second.dnswl.test']\n"
+ZONES = ("[whitelist_dnswl.py]\n"
+         "dnswl_zone = ['first.dnswl.test', 'second.dnswl.test']\n")
 
 
 def clientMessage(testCase, ip):
