@@ -25,7 +25,7 @@ from twisted.python import usage
 from pyfilter import loader
 from pyfilter.compat.courier import config as legacyConfig
 from pyfilter.context import Context
-from pyfilter.control import ControlFileError
+from pyfilter.control import ControlFileError, ControlFiles
 from pyfilter.courierconfig import CourierConfig
 from pyfilter.courierpaths import discover
 from pyfilter.filter import ConfigError
@@ -148,7 +148,8 @@ def check(reactor, options, stdout, stderr):
     try:
         chain = yield loader.buildChain(options["config"], modules, context,
                                         settings)
-        message = Message(options["data"], options["controls"])
+        message = Message(options["data"], options["controls"],
+                          ControlFiles.read(options["controls"]))
         report = _Report(stdout)
         reply = yield chain.decide(message, observe=report.observe)
         report.final(reply)
