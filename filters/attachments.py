@@ -12,7 +12,8 @@ Option (section C{[attachments.py]}):
 
   - C{blocked_pattern}: a regular expression, matched case-insensitively
     from the start of the file name.  Default
-    C{r'^.*\\.(scr|exe|com|bat|pif|lnk|sys|mid|vb|js|ws|shs|ceo|cmd|cpl|hta|vbs)$'}.
+    C{r'^.*\\.(scr|exe|com|bat|pif|lnk|sys|mid|vb|js|ws|shs|ceo|cmd|cpl|hta
+    |vbs)$'} (one line).
 
 Reply: C{554 The extension of the attached file is blacklisted} when a name
 matches; otherwise no opinion.

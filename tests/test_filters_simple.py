@@ -24,7 +24,8 @@ def loggedLines(events):
 class WhitelistAuthTests(unittest.TestCase):
     def test_authenticatedAccepted(self):
         """Mail submitted with SMTP AUTH is answered 200 Ok."""
-        reply = simpleFilter("whitelist_auth").consider(sampleMessage("c-auth"))
+        reply = simpleFilter("whitelist_auth").consider(
+            sampleMessage("c-auth"))
         self.assertEqual(reply, OK)
         self.assertEqual(reply.toBytes(), b"200 Ok\n")
 

@@ -325,7 +325,8 @@ class LegacyModuleTests(unittest.TestCase):
         modulesText = ("[legacysnake.py]\n"
                        "blocked_sender = 'bad@example.org'\n")
         configured(self, modulesText)
-        self.context = makeContext(self, reactor=reactor, modulesText=modulesText,
+        self.context = makeContext(self, reactor=reactor,
+                                   modulesText=modulesText,
                                    sysconfdir=config.sysconfdir)
 
     def makeFilter(self, name):

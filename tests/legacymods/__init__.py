@@ -21,7 +21,8 @@ def onPath(testCase):
         sys.path.remove(DIRECTORY)
         for name, module in list(sys.modules.items()):
             path = getattr(module, "__file__", None) or ""
-            if path.startswith(DIRECTORY + os.sep) and name.split(".")[0] != "tests":
+            ours = path.startswith(DIRECTORY + os.sep)
+            if ours and name.split(".")[0] != "tests":
                 del sys.modules[name]
 
     testCase.addCleanup(forget)
