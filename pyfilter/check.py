@@ -23,20 +23,13 @@ from twisted.logger import eventAsText, globalLogPublisher
 from twisted.python import usage
 
 from pyfilter import loader
-from pyfilter.compat.courier import config as legacyConfig
 from pyfilter.context import Context
 from pyfilter.control import ControlFileError, ControlFiles
-from pyfilter.courierconfig import CourierConfig
 from pyfilter.courierpaths import discover
 from pyfilter.filter import ConfigError
 from pyfilter.message import Message
 from pyfilter.modulesconfig import ModulesConfig
-from pyfilter.tap import firstExisting, parseResolver
-from pyfilter.threads import BoundedThreads
-
-CHAIN_CONFIGS = ("/etc/pyfilter.conf", "/etc/pythonfilter.conf")
-MODULES_CONFIGS = ("/etc/pyfilter-modules.conf",
-                   "/etc/pythonfilter-modules.conf")
+from pyfilter.tap import ConfigOptions
 
 EXIT_ACCEPTED = 0
 EXIT_ERROR = 1
@@ -44,30 +37,10 @@ EXIT_TEMPORARY = 4
 EXIT_PERMANENT = 5
 
 
-class Options(usage.Options):
+class Options(ConfigOptions):
     synopsis = "Usage: pyfilter check [options] DATAFILE CONTROLFILE..."
     longdesc = ("Run pyfilter's chain once over a message in Courier's "
                 "queue format and print each filter's verdict.")
-    optParameters = [
-        ["config", None, None, "chain file (pythonfilter.conf format) "
-         "[default: /etc/pyfilter.conf, else /etc/pythonfilter.conf]"],
-        ["modules-config", None, None, "filter settings (pythonfilter-"
-         "modules.conf format) [default: /etc/pyfilter-modules.conf, else "
-         "/etc/pythonfilter-modules.conf]"],
-        ["courier-sysconf", None, None, "Courier's configuration directory "
-         "[default: from courier-config, else /etc/courier]"],
-        ["state-dir", None, "/var/lib/pyfilter", "directory for state"],
-    ]
-
-    def __init__(self):
-        super().__init__()
-        self["resolvers"] = []
-
-    def opt_resolver(self, value):
-        """
-        DNS server HOST:PORT to use instead of /etc/resolv.conf (repeatable)
-        """
-        self["resolvers"].append(parseResolver(value))
 
     def parseArgs(self, dataFile=None, *controlFiles):
         if dataFile is None or not controlFiles:
@@ -77,10 +50,7 @@ class Options(usage.Options):
         self["controls"] = list(controlFiles)
 
     def postOptions(self):
-        if self["config"] is None:
-            self["config"] = firstExisting(CHAIN_CONFIGS)
-        if self["modules-config"] is None:
-            self["modules-config"] = firstExisting(MODULES_CONFIGS)
+        super().postOptions()
         if not os.path.isfile(self["data"]):
             raise usage.UsageError(f"no data file {self['data']}")
 
@@ -137,12 +107,8 @@ def check(reactor, options, stdout, stderr):
     paths = discover().overriding(sysconfdir=options["courier-sysconf"])
     modules = ModulesConfig.read(options["modules-config"])
     settings = loader.daemonSettings(modules)
-    threads = BoundedThreads(reactor, settings["threads"],
-                             settings["thread_queue"])
-    context = Context(reactor, paths, CourierConfig(paths.sysconfdir),
-                      modules, options["state-dir"], threads,
-                      options["resolvers"])
-    legacyConfig.configure(paths, context.courier, modules)
+    context = Context.build(reactor, paths, modules, settings,
+                            options["state-dir"], options["resolvers"])
     observer = _logTo(stderr)
     globalLogPublisher.addObserver(observer)
     try:
@@ -155,7 +121,6 @@ def check(reactor, options, stdout, stderr):
         report.final(reply)
     finally:
         yield context.close()
-        threads.stop()
         globalLogPublisher.removeObserver(observer)
     return exitStatus(reply)
 

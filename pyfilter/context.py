@@ -24,6 +24,25 @@ class Context:
         self._store = None
         self._closers = []
 
+    @classmethod
+    def build(cls, reactor, paths, modules, settings, stateDir, resolvers=()):
+        """
+        The context the daemon (and C{pyfilter check}) runs filters with:
+        Courier's configuration from C{paths.sysconfdir}, a thread pool
+        sized by the C{[pyfilter]} C{settings}; legacy modules' C{courier}
+        helpers share the same objects.
+        """
+        from pyfilter.compat.courier import config as legacyConfig
+        from pyfilter.courierconfig import CourierConfig
+        from pyfilter.threads import BoundedThreads
+        threads = BoundedThreads(reactor, settings["threads"],
+                                 settings["thread_queue"])
+        context = cls(reactor, paths, CourierConfig(paths.sysconfdir), modules,
+                      stateDir, threads, resolvers)
+        legacyConfig.configure(paths, context.courier, modules)
+        context.onStop(threads.stop)
+        return context
+
     def onStop(self, closer):
         """
         Call C{closer()} (which may return a Deferred) when the daemon stops.

@@ -25,12 +25,10 @@ from twisted.logger import Logger
 from pyfilter import loader
 from pyfilter.chain import CONFIG_ERROR, StaticChain
 from pyfilter.context import Context
-from pyfilter.courierconfig import CourierConfig
 from pyfilter.filter import ConfigError
 from pyfilter.handler import RequestHandler
 from pyfilter.modulesconfig import ModulesConfig
 from pyfilter.protocol import RequestFactory
-from pyfilter.threads import BoundedThreads
 
 LISTEN_BACKLOG = 1024
 
@@ -110,11 +108,8 @@ class FilterService(Service):
         self.settings = settings
         self.handler = RequestHandler(self.paths.spoolTmp, self.spoolRoot,
                                       settings["max_in_flight"])
-        self.threads = BoundedThreads(self.reactor, settings["threads"],
-                                      settings["thread_queue"])
-        self.context = Context(self.reactor, self.paths,
-                               CourierConfig(self.paths.sysconfdir), modules,
-                               self.stateDir, self.threads, self.resolvers)
+        self.context = Context.build(self.reactor, self.paths, modules,
+                                     settings, self.stateDir, self.resolvers)
         self._listen(settings["request_timeout"])
         if self.watchStdin:
             self._watchStdin()
@@ -216,4 +211,3 @@ class FilterService(Service):
             self.log.warn("{count} connections still open at exit",
                           count=abandoned)
         yield self.context.close()
-        self.threads.stop()

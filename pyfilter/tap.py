@@ -11,6 +11,12 @@ from pyfilter.service import isStartupPipe
 #: Checked when twistd loads this module, before the reactor exists.
 STARTUP_PIPE = isStartupPipe()
 
+#: Where the chain file and the modules file are looked for: pyfilter's own,
+#: else the reference's, so that a reference installation keeps working.
+CHAIN_CONFIGS = ("/etc/pyfilter.conf", "/etc/pythonfilter.conf")
+MODULES_CONFIGS = ("/etc/pyfilter-modules.conf",
+                   "/etc/pythonfilter-modules.conf")
+
 
 def firstExisting(candidates):
     for path in candidates:
@@ -32,11 +38,12 @@ def parseResolver(value):
     return f"{host}:{port}"
 
 
-class Options(usage.Options):
-    synopsis = "[options]"
-    longdesc = ("Run pyfilter as a Courier global filter (courierfilter). "
-                "Normally started by Courier's courierfilter; see "
-                "`pyfilter courier-install`.")
+class ConfigOptions(usage.Options):
+    """
+    The options that say which configuration to run: shared by the daemon
+    and C{pyfilter check}.
+    """
+
     optParameters = [
         ["config", None, None, "chain file (pythonfilter.conf format) "
          "[default: /etc/pyfilter.conf, else /etc/pythonfilter.conf]"],
@@ -45,15 +52,7 @@ class Options(usage.Options):
          "/etc/pythonfilter-modules.conf]"],
         ["courier-sysconf", None, None, "Courier's configuration directory "
          "[default: from courier-config, else /etc/courier]"],
-        ["socket", None, None, "socket path [default: "
-         "<localstatedir>/allfilters/pyfilter]"],
         ["state-dir", None, "/var/lib/pyfilter", "directory for state"],
-        ["courier-spool", None, None, "requests may only name files under "
-         "this directory [default: Courier's localstatedir]"],
-    ]
-    optFlags = [
-        ["selective", None, "listen in Courier's filters/ directory (mail "
-         "recipients may opt out) instead of allfilters/"],
     ]
 
     def __init__(self):
@@ -68,11 +67,26 @@ class Options(usage.Options):
 
     def postOptions(self):
         if self["config"] is None:
-            self["config"] = firstExisting(
-                ["/etc/pyfilter.conf", "/etc/pythonfilter.conf"])
+            self["config"] = firstExisting(CHAIN_CONFIGS)
         if self["modules-config"] is None:
-            self["modules-config"] = firstExisting(
-                ["/etc/pyfilter-modules.conf", "/etc/pythonfilter-modules.conf"])
+            self["modules-config"] = firstExisting(MODULES_CONFIGS)
+
+
+class Options(ConfigOptions):
+    synopsis = "[options]"
+    longdesc = ("Run pyfilter as a Courier global filter (courierfilter). "
+                "Normally started by Courier's courierfilter; see "
+                "`pyfilter courier-install`.")
+    optParameters = [
+        ["socket", None, None, "socket path [default: "
+         "<localstatedir>/allfilters/pyfilter]"],
+        ["courier-spool", None, None, "requests may only name files under "
+         "this directory [default: Courier's localstatedir]"],
+    ]
+    optFlags = [
+        ["selective", None, "listen in Courier's filters/ directory (mail "
+         "recipients may opt out) instead of allfilters/"],
+    ]
 
 
 def makeService(options, reactor=None):

@@ -163,8 +163,9 @@ class CheckTests(unittest.TestCase):
     def test_defaultConfigs(self):
         """Without options the configuration files are pyfilter's, else the
         reference's."""
-        self.assertEqual(check.CHAIN_CONFIGS,
+        from pyfilter import tap
+        self.assertEqual(tap.CHAIN_CONFIGS,
                          ("/etc/pyfilter.conf", "/etc/pythonfilter.conf"))
-        self.assertEqual(check.MODULES_CONFIGS,
+        self.assertEqual(tap.MODULES_CONFIGS,
                          ("/etc/pyfilter-modules.conf",
                           "/etc/pythonfilter-modules.conf"))

@@ -1,5 +1,3 @@
-import os
-
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from pyfilter import literal, loader

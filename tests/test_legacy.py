@@ -69,10 +69,6 @@ def configured(testCase, modulesText="", files=SYSCONF):
 
 
 class AliasTests(unittest.TestCase):
-    todo = ("pyfilter.compat's finder is appended to sys.meta_path, so the "
-            "path finder loads courier.config a second time from the "
-            "aliased package's __path__; it must come first")
-
     def test_aliasIsSameModule(self):
         """C{courier.config} is pyfilter's module itself, so what the daemon
         configures is what legacy modules see."""

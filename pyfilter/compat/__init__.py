@@ -53,5 +53,5 @@ def install():
         return True
     if "courier" in sys.modules or importlib.util.find_spec("courier"):
         return False
-    sys.meta_path.append(_finder)
+    sys.meta_path.insert(0, _finder)
     return True

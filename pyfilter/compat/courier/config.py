@@ -79,7 +79,7 @@ def _courier():
 def _modules():
     with _Shared.lock:
         if _Shared.modules is None:
-            from pyfilter.check import MODULES_CONFIGS, firstExisting
+            from pyfilter.tap import MODULES_CONFIGS, firstExisting
             from pyfilter.modulesconfig import ModulesConfig
             _Shared.modules = ModulesConfig.read(
                 firstExisting(MODULES_CONFIGS))
