@@ -28,14 +28,13 @@ import sys
 from twisted.internet import defer, task
 from twisted.python import usage
 
-from pyfilter.check import MODULES_CONFIGS
 from pyfilter.courierconfig import CourierConfig
 from pyfilter.courierpaths import discover
 from pyfilter.filter import ConfigError
 from pyfilter.modulesconfig import ModulesConfig
 from pyfilter.quarantine import Quarantine, Settings, loadKey
 from pyfilter.sendmail import Sendmail
-from pyfilter.tap import firstExisting
+from pyfilter.tap import MODULES_CONFIGS, firstExisting
 
 EXIT_OK = 0
 EXIT_FAILED = 1
