@@ -1,0 +1,105 @@
+"""
+End-to-end tests of the filters that change mail, through a real Courier
+(see tests/courier.py; skipped where Courier cannot run): noduplicates,
+nosuccessdsn, add_signature and noreceivedheaders.
+"""
+
+import os
+import shutil
+import smtplib
+import time
+
+from twisted.trial import unittest
+
+from tests import courier
+
+SIGNATURE_DIR = "/var/tmp/pyfilter-e2e-signatures"
+BODY = "Hello from the pyfilter end-to-end tests.\n"
+
+
+def sendWithNotify(mailFrom, rcptTo, message, notify):
+    """
+    One SMTP transaction with a DSN NOTIFY parameter on the recipient.
+    """
+    client = smtplib.SMTP("127.0.0.1", 25, local_hostname="client.example",
+                          timeout=10)
+    try:
+        refused = client.sendmail(mailFrom, [rcptTo], message,
+                                  rcpt_options=[f"NOTIFY={notify}"])
+    finally:
+        client.quit()
+    return refused
+
+
+def quietFor(user, seconds):
+    """
+    The messages of C{user} after waiting C{seconds} for late arrivals.
+    """
+    time.sleep(seconds)
+    return courier.mailbox(user)
+
+
+class RewritingEndToEndTests(unittest.TestCase):
+    def setUp(self):
+        courier.startCourier()
+        courier.clearMailboxes()
+
+    def test_aliasDuplicateDeliveredOnce(self):
+        """Mail to alice and to the team alias (alice, bob) reaches alice
+        once and bob once."""
+        courier.useFilter("noduplicates\n")
+        code, text = courier.send(
+            "carol@example.test", ["alice@example.test", "team@example.test"],
+            courier.makeMessage("carol@example.test", "team@example.test"))
+        self.assertEqual(code, 250, text)
+        courier.waitForMail("bob", 1)
+        courier.waitForMail("alice", 1)
+        self.assertEqual(len(quietFor("alice", 2)), 1)
+        self.assertIn('Removing duplicate address "alice@example.test"',
+                      courier.courierLog())
+
+    def test_successNotificationSuppressed(self):
+        """NOTIFY=SUCCESS,FAILURE gives bob a success DSN without the filter
+        and none with nosuccessdsn."""
+        message = courier.makeMessage("bob@example.test", "alice@example.test")
+        courier.useFilter("log_aliases\n")
+        sendWithNotify("bob@example.test", "alice@example.test", message,
+                       "SUCCESS,FAILURE")
+        [dsn] = courier.waitForMail("bob", 1)
+        self.assertIn(b"Action: delivered", dsn)
+        courier.clearMailboxes()
+        courier.useFilter("nosuccessdsn\n")
+        sendWithNotify("bob@example.test", "alice@example.test", message,
+                       "SUCCESS,FAILURE")
+        courier.waitForMail("alice", 1)
+        self.assertEqual(quietFor("bob", 3), [])
+
+    def test_authenticatedSignatureAndNoReceived(self):
+        """An authenticated sender's message arrives with the signature part
+        appended and every Received header removed, its own header lines
+        and body unchanged."""
+        os.makedirs(SIGNATURE_DIR, mode=0o755, exist_ok=True)
+        self.addCleanup(shutil.rmtree, SIGNATURE_DIR, True)
+        signature = os.path.join(SIGNATURE_DIR, "default")
+        with open(signature, "w") as f:
+            f.write("-- \nAlice, example.test\n")
+        os.chmod(signature, 0o644)
+        courier.useFilter(
+            "add_signature\nnoreceivedheaders\n",
+            f"[add_signature.py]\ndomains = {{'': {signature!r}}}\n")
+        message = courier.makeMessage("alice@example.test", "bob@example.test")
+        code, text = courier.send("alice@example.test", "bob@example.test",
+                                  message, auth=("alice", courier.PASSWORD))
+        self.assertEqual(code, 250, text)
+        [delivered] = courier.waitForMail("bob", 1)
+        self.assertNotIn(b"\nReceived:", delivered)
+        sent = message.replace(b"\r\n", b"\n")
+        head, body = sent.split(b"\n\n", 1)
+        contentLines = [line for line in head.split(b"\n")
+                        if line.lower().startswith(b"content-")]
+        for line in head.split(b"\n"):
+            if not line.lower().startswith((b"content-", b"mime-version")):
+                self.assertIn(b"\n" + line + b"\n", delivered)
+        self.assertIn(b"\n".join(contentLines) + b"\n\n" + body, delivered)
+        self.assertIn(b"\n\n-- \nAlice, example.test\n\n--=_pyfilter_",
+                      delivered)
