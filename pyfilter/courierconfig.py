@@ -430,9 +430,15 @@ class CourierConfig:
         return self._firstLine("me") or socket.gethostname()
 
     def defaultdomain(self):
+        """
+        The domain of unqualified addresses: C{defaultdomain}, else C{me}.
+        """
         return self._firstLine("defaultdomain") or self.me()
 
     def dsnfrom(self):
+        """
+        The From of Courier's delivery reports.
+        """
         return (self._firstLine("dsnfrom")
                 or f'"Courier mail server at {self.me()}" <@>')
 
@@ -445,6 +451,9 @@ class CourierConfig:
         return self.me() if helo in (None, "*") else helo
 
     def locallowercase(self):
+        """
+        Whether Courier folds local mailbox names to lower case.
+        """
         return os.path.exists(self._path("locallowercase"))
 
     def _localsPaths(self):
@@ -566,7 +575,14 @@ class CourierConfig:
         return None
 
     def isRelayClient(self, ip):
+        """
+        Whether C{ip}'s access entry sets C{RELAYCLIENT}.
+        """
         return self.smtpaccessValue("RELAYCLIENT", ip) is not None
 
     def isWhiteBlocked(self, ip):
+        """
+        Whether C{ip}'s access entry sets C{BLOCK} to nothing (exempts it
+        from DNS block lists).
+        """
         return self.smtpaccessValue("BLOCK", ip) == ""
