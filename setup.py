@@ -1,4 +1,4 @@
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="pyfilter",
@@ -8,8 +8,8 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
-    packages=["pyfilter", "pyfilter.compat", "pyfilter.compat.courier",
-              "filters", "twisted.plugins"],
+    packages=find_packages(include=["pyfilter", "pyfilter.*", "filters"])
+    + ["twisted.plugins"],
     package_data={"twisted.plugins": ["pyfilter_plugin.py"]},
     install_requires=[
         "twisted>=22.10",

@@ -99,7 +99,7 @@ class AddSignature(Filter):
         d = rewrite.rewriteMessage(
             self.context.threads, message.dataPath,
             lambda edit: edit.appendSignature(text))
-        d.addCallback(lambda _: None)
+        d.addCallback(lambda _: message.dataChanged())
         return d
 
 

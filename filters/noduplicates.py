@@ -50,7 +50,7 @@ class NoDuplicates(Filter):
             if merged[key] != recipient.notify:
                 edits.setNotify(recipient, merged[key])
         edits.commit()
-        controledit.reload(message)
+        message.reloadControl()
         return None
 
 

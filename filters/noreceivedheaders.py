@@ -21,7 +21,7 @@ class NoReceivedHeaders(Filter):
         d = rewrite.rewriteMessage(
             self.context.threads, message.dataPath,
             lambda edit: edit.removeHeader("Received"))
-        d.addCallback(lambda _: None)
+        d.addCallback(lambda _: message.dataChanged())
         return d
 
 

@@ -32,7 +32,7 @@ class NoSuccessDSN(Filter):
         for recipient in asking:
             edits.setNotify(recipient, withoutSuccess(recipient.notify))
         edits.commit()
-        controledit.reload(message)
+        message.reloadControl()
         return None
 
 

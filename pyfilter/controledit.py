@@ -46,7 +46,7 @@ is (L{ControlFileError} otherwise).
 import os
 import time
 
-from pyfilter.control import ControlFileError, ControlFiles
+from pyfilter.control import ControlFileError
 
 DEFAULT_REASON = "Removed by pyfilter"
 
@@ -288,12 +288,3 @@ def mergeNotify(first, second):
     letters = wanted(first) | wanted(second)
     return "".join(c for c in NOTIFY_LETTERS if c in letters) or "N"
 
-
-def reload(message):
-    """
-    Read C{message}'s control files again after an edit, so that later
-    filters see the new recipients.  (L{pyfilter.message.Message} has no
-    public way to drop its parsed control files yet; this sets the cache it
-    fills on first use.)
-    """
-    message._control = ControlFiles.read(message.controlPaths)

@@ -75,6 +75,14 @@ class Message:
         self._control = ControlFiles.read(self.controlPaths)
         self._remoteIPRead = False
 
+    def dataChanged(self):
+        """
+        Forget the parsed headers and MIME structure, after a filter
+        rewrote the data file, so that later filters see the new message.
+        """
+        self._headers = None
+        self._structure = None
+
     @property
     def sender(self):
         """

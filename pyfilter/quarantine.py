@@ -37,8 +37,6 @@ so a release can be repeated.
 
 import base64
 import datetime
-import email.parser
-import email.policy
 import hashlib
 import hmac
 import json
@@ -240,7 +238,8 @@ class Quarantine:
         entryId = _b32(secrets.token_bytes(_ID_BYTES))
         temporary = os.path.join(directory, f".new-{entryId}")
         final = os.path.join(directory, entryId)
-        headers = _headersOf(message.dataPath)
+        headers = {name: " ".join(" ".join(message.header(name)).split())
+                   for name in ("From", "Subject")}
         entry = Entry(
             entryId, self.clock(), explanation, message.sender or "",
             headers.get("From", ""), headers.get("Subject", ""),
@@ -407,14 +406,6 @@ class Quarantine:
         return d
 
 
-def _headersOf(dataPath):
-    with open(dataPath, "rb") as f:
-        headers = email.parser.BytesHeaderParser(
-            policy=email.policy.compat32).parse(f)
-    return {name: " ".join(str(headers.get(name, "")).split())
-            for name in ("From", "Subject")}
-
-
 _cache = weakref.WeakKeyDictionary()
 
 
@@ -454,7 +445,7 @@ def quarantine(context, message, explanation):
 
 
 def _held(message, entry):
-    controledit.reload(message)
+    message.reloadControl()
     log.info("quarantine: message {messageId} held as {id}",
              messageId=message.messageId, id=entry.id)
     return entry.id
