@@ -14,7 +14,8 @@ Options (section C{[clamav.py]}):
   - C{tcp_address}: C{'host:port'} of clamd's TCP socket, used instead of
     C{local_socket} when set.  Default C{None}.
   - C{action}: C{'reject'} (default) refuses a virus; any other value
-    quarantines the message.
+    quarantines the message (L{pyfilter.quarantine}, configured by the
+    section C{[quarantine]}; its recipients are notified).
   - C{scan_mode}: C{'stream'} (default) or C{'path'}.
   - C{max_stream_size}: bytes streamed at most, to stay within clamd's
     C{StreamMaxLength} (default 26214400, clamd's default); a larger message
@@ -30,12 +31,13 @@ Options (section C{[clamav.py]}):
 
 Replies: C{554 Virus found - Signature is <signature>}; on scanner errors
 the reference's text C{Virus scanner error: <reason>} with code 451 instead
-of the reference's non-standard 430.  When the action is quarantine and the
-quarantine is not available, C{451 Virus found, quarantine not available}
-(never an accept).
+of the reference's non-standard 430.  A quarantined message is answered
+C{050 OK} (accepted, with every recipient already marked delivered); when
+the quarantine fails, C{451 Virus found, quarantine failed} (never an
+accept).
 """
 
-from pyfilter import clamd
+from pyfilter import clamd, quarantine
 from pyfilter.filter import (
     ConfigError, Filter, Option, nonNegativeInteger, optional, positiveNumber,
     string)
@@ -43,8 +45,8 @@ from pyfilter.reply import Reply
 from pyfilter.serviceclient import (
     ServiceError, address, outage, positiveInteger, unavailableReply)
 
-QUARANTINE_UNAVAILABLE = Reply(
-    "451", "Virus found, quarantine not available")
+QUARANTINED = Reply("050", "OK")
+QUARANTINE_FAILED = Reply("451", "Virus found, quarantine failed")
 
 
 def scanMode(value):
@@ -82,6 +84,8 @@ class ClamAV(Filter):
         self.clamd = clamd.ClamdClient(
             self.context.reactor, where, self.config["clamd_timeout"],
             self.config["max_connections"])
+        if self.config["action"] != "reject":
+            quarantine.forContext(self.context)
         self.log.info("clamav: scanning with clamd at {where} by {mode}",
                       where=where, mode=self.config["scan_mode"])
 
@@ -110,14 +114,17 @@ class ClamAV(Filter):
         return self.quarantine(message, signature)
 
     def quarantine(self, message, signature):
-        """
-        Hold the message in the quarantine (issue 7); until the quarantine
-        exists, a temporary failure.
-        """
-        self.log.error("clamav: action is quarantine but pyfilter has no "
-                       "quarantine yet; message {messageId} refused with 451",
-                       messageId=message.messageId)
-        return QUARANTINE_UNAVAILABLE
+        held = quarantine.quarantine(
+            self.context, message,
+            f"The virus {signature} was found in the message")
+        held.addCallbacks(lambda entryId: QUARANTINED, self._notHeld,
+                          errbackArgs=(message,))
+        return held
+
+    def _notHeld(self, failure, message):
+        self.log.failure("clamav: message {messageId} could not be "
+                         "quarantined", failure, messageId=message.messageId)
+        return QUARANTINE_FAILED
 
     def _failed(self, failure, message):
         failure.trap(ServiceError)

@@ -6,7 +6,7 @@ the project's test signature.
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from pyfilter import clamd
+from pyfilter import clamd, quarantine
 from pyfilter.filter import ConfigError
 from pyfilter.reply import Reply
 from pyfilter.serviceclient import ServiceError
@@ -115,11 +115,30 @@ class ClamAVTests(unittest.TestCase):
             "451", "Virus scanner error: INSTREAM size limit exceeded."))
 
     @defer.inlineCallbacks
-    def test_quarantineUnavailable(self):
-        """Without a quarantine, the quarantine action is a 451."""
+    def test_quarantined(self):
+        """With action quarantine a virus is held and answered 050 OK."""
+        held = []
+
+        def hold(context, message, explanation):
+            held.append(explanation)
+            return defer.succeed("id")
+        self.patch(quarantine, "quarantine", hold)
         reply = yield self.clamav(action="quarantine").consider(
             writeMessage(self, RECORDS, SIGNED))
-        self.assertEqual(reply.code, "451")
+        self.assertEqual(reply, Reply("050", "OK"))
+        self.assertEqual(held, [f"The virus {services.TEST_SIGNATURE} was "
+                                "found in the message"])
+
+    @defer.inlineCallbacks
+    def test_quarantineFailed(self):
+        """A quarantine that fails gives a 451, never an accept."""
+        self.patch(quarantine, "quarantine",
+                   lambda *args: defer.fail(OSError("disk full")))
+        reply = yield self.clamav(action="quarantine").consider(
+            writeMessage(self, RECORDS, SIGNED))
+        self.assertEqual(reply, Reply("451",
+                                      "Virus found, quarantine failed"))
+        self.flushLoggedErrors(OSError)
 
     @defer.inlineCallbacks
     def test_stoppedAndBack(self):
