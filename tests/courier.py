@@ -429,11 +429,21 @@ def stopCourierfilter():
     @return: the C{courierfilter stop} command's result, or C{None} when it
         was not running.
     """
+    pidFile = os.path.join(RUN, "courierfilter.pid")
     if not courierfilterRunning():
         return None
+    with open(pidFile, encoding="ascii") as f:
+        pid = int(f.read().split()[0])
     result = run([os.path.join(SBIN, "courierfilter"), "stop"], timeout=30,
                  check=False)
-    waitFor(lambda: not courierfilterRunning(), 15, "courierfilter to exit")
+    try:
+        waitFor(lambda: not pidAlive(pid), 5, "courierfilter to exit")
+    except CourierError:
+        # courierfilter may lose a SIGTERM that comes soon after a SIGHUP
+        # (filterctl); a second one is obeyed.
+        if pidAlive(pid):
+            os.kill(pid, signal.SIGTERM)
+        waitFor(lambda: not pidAlive(pid), 15, "courierfilter to exit")
     return result
 
 
@@ -658,12 +668,17 @@ def useFilter(chain, modules="", extraArgs=()):
     Run this venv's pyfilter as Courier's filter with the chain file text
     C{chain} and modules file text C{modules} (C{None}: remove it), via
     C{pyfilter courier-install}; returns once its socket answers.
+
+    courierfilter is stopped while the filter is changed and started again
+    afterwards: quick C{filterctl} stop/start pairs are racy.
     """
     startCourier()
     command = pyfilterCommand()
+    stopCourierfilter()
     if chain is None:
         run([command, "courier-install", "--remove", "--name", FILTER_NAME],
             timeout=90)
+        startCourierfilter()
         return
     os.makedirs(STATE_CONFIG, mode=0o755, exist_ok=True)
     config = os.path.join(STATE_CONFIG, "pyfilter.conf")
@@ -674,12 +689,18 @@ def useFilter(chain, modules="", extraArgs=()):
     result = run([command, "courier-install", "--name", FILTER_NAME,
                   "--config", config, "--modules-config", modulesConfig,
                   "--state-dir", STATE_DIR, "--python", sys.executable,
-                  "--", *extraArgs], timeout=120, check=False)
+                  "--no-start", "--", *extraArgs], timeout=120, check=False)
     if result.returncode != 0:
         raise CourierError(f"pyfilter courier-install failed:\n"
-                           f"{result.stdout}{result.stderr}\nsyslog:\n"
-                           f"{courierLog()[-3000:]}")
-    waitFor(lambda: socketAnswers(SOCKET), 10, f"{SOCKET} to answer")
+                           f"{result.stdout}{result.stderr}")
+    link = os.path.join(ACTIVE, FILTER_NAME)
+    if not os.path.lexists(link):
+        os.symlink(os.path.join(LIBEXEC, "filters", FILTER_NAME), link)
+    startCourierfilter()
+    try:
+        waitFor(lambda: socketAnswers(SOCKET), 10, f"{SOCKET} to answer")
+    except CourierError as e:
+        raise CourierError(f"{e}; log:\n{courierLog()[-3000:]}") from e
 
 
 def filterPids():
