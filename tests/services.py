@@ -200,15 +200,16 @@ class Clamd(Daemon):
 
 class Spamd(Daemon):
     """
-    spamd on a loopback TCP port (C{address}), local tests only.
+    spamd on a loopback TCP port (C{address}; a free one unless C{port} is
+    given), local tests only.
     """
 
     name = "spamd"
 
-    def __init__(self):
+    def __init__(self, parent=None, port=None):
         _require("spamd")
-        Daemon.__init__(self)
-        self.port = freePort()
+        Daemon.__init__(self, parent)
+        self.port = port or freePort()
         self.address = f"127.0.0.1:{self.port}"
 
     def command(self):
