@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 VENV=${PYFILTER_TEST_VENV:-/opt/pyfilter-test}
 PACKAGES=(python3-venv python3-gdbm python3-dev
           courier-mta courier-authdaemon courier-authlib-userdb
-          postgresql slapd ldap-utils clamav-daemon clamav spamassassin spamc)
+          postgresql slapd ldap-utils clamav-daemon clamav spamassassin spamc spamd)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
