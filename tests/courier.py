@@ -855,7 +855,7 @@ def main(argv):
     commands.add_parser("install", help="install Courier (apt)")
     commands.add_parser("configure", help="configure Courier for the tests")
     commands.add_parser("start", help="start Courier (and a syslog sink)")
-    commands.add_parser("stop", help="stop Courier")
+    commands.add_parser("stop", help="stop Courier (and the syslog sink)")
     commands.add_parser("log", help="print the last lines of Courier's log")
     commands.add_parser("syslog-sink", help="receive /dev/log (internal)")
     sending = commands.add_parser("send", help="send one message by SMTP")
@@ -877,6 +877,9 @@ def main(argv):
             print(f"Courier is running; its log is {logSource()}")
         elif options.command == "stop":
             stopDaemons()
+            if pidFileAlive(SYSLOG_PID):
+                with open(SYSLOG_PID, encoding="ascii") as f:
+                    stopSyslog(int(f.read().split()[0]))
         elif options.command == "log":
             with open(logSource(), "rb") as f:
                 lines = f.read().decode("utf-8", "replace").splitlines()
