@@ -6,6 +6,7 @@ fallback when C{courier-config} is not on the PATH or fails.
 """
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass, replace
 
@@ -17,7 +18,10 @@ DEBIAN = {
     "libexecdir": "/usr/lib/courier",
     "mailuser": "courier",
     "mailgroup": "courier",
+    "piddir": "/run/courier",
 }
+
+_PIDDIR = re.compile(r"--with-piddir=([^'\"\s]+)")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class CourierPaths:
     libexecdir: str
     mailuser: str
     mailgroup: str
+    piddir: str = DEBIAN["piddir"]
     source: str = "defaults"
 
     @property
@@ -57,13 +62,19 @@ class CourierPaths:
 
 def parseCourierConfig(text):
     """
-    Parse C{courier-config}'s C{name=value} lines into a dictionary.
+    Parse C{courier-config}'s C{name=value} lines into a dictionary; the pid
+    file directory comes from C{--with-piddir} in C{configure_args}.
     """
     values = {}
     for line in text.splitlines():
         name, sep, value = line.partition("=")
-        if sep and name.strip() in DEBIAN:
-            values[name.strip()] = value.strip()
+        name = name.strip()
+        if sep and name in DEBIAN:
+            values[name] = value.strip()
+        elif sep and name == "configure_args":
+            found = _PIDDIR.search(value)
+            if found:
+                values["piddir"] = found.group(1)
     return values
 
 

@@ -32,7 +32,6 @@ import argparse
 import grp
 import os
 import pwd
-import re
 import shlex
 import socket
 import subprocess
@@ -95,19 +94,6 @@ def wrapperText(twistd, config, modulesConfig, stateDir, extraArgs=()):
             "twistd logs to\n"
             "# standard output, which courierfilter sends to syslog.\n"
             f"exec {shlex.join(command)}\n")
-
-
-def courierPidDir(program="courier-config", run=runCommand):
-    """
-    Courier's pid file directory (C{--with-piddir} in C{courier-config}'s
-    configure arguments), C{/run/courier} when it does not say.
-    """
-    try:
-        result = run([program], timeout=10)
-    except InstallError:
-        return DEFAULT_PID_DIR
-    found = re.search(r"--with-piddir=([^'\s]+)", result.stdout or "")
-    return found.group(1) if found else DEFAULT_PID_DIR
 
 
 def processAlive(pidFile):
@@ -406,8 +392,9 @@ def main(argv=None):
               "Courier's filter directory and runs commands as the mail "
               "user)", file=sys.stderr)
         return 1
-    installer = Installer(discover(), filtersDir=options.filters_dir,
-                          pidDir=courierPidDir())
+    paths = discover()
+    installer = Installer(paths, filtersDir=options.filters_dir,
+                          pidDir=paths.piddir)
     try:
         if options.remove:
             installer.remove(options.name)

@@ -130,21 +130,6 @@ class ParseArgumentsTests(unittest.TestCase):
                               ["--name", name])
 
 
-class CourierPidDirTests(unittest.TestCase):
-
-    def test_fromConfigureArguments(self):
-        """The pid directory comes from courier-config's --with-piddir."""
-        run = FakeRun(lambda argv: (
-            0, "prefix=/usr\nconfigure_args=\"'--prefix=/usr' "
-               "'--with-piddir=/var/run/courier' '--x'\"\n", ""))
-        self.assertEqual(install.courierPidDir(run=run), "/var/run/courier")
-
-    def test_default(self):
-        """Without --with-piddir, /run/courier is assumed."""
-        run = FakeRun(lambda argv: (0, "prefix=/usr\n", ""))
-        self.assertEqual(install.courierPidDir(run=run), "/run/courier")
-
-
 class ProcessAliveTests(unittest.TestCase):
 
     def test_alive(self):

@@ -85,3 +85,10 @@ class ServiceHelperTests(SynchronousTestCase):
             "configure_args=\"'--x=y'\"\n")
         self.assertEqual(values, {"localstatedir": "/var/lib/courier",
                                   "mailuser": "courier"})
+
+    def test_pidDirectory(self):
+        """The pid directory comes from configure_args' --with-piddir."""
+        values = parseCourierConfig(
+            "configure_args=\"'--prefix=/usr' '--with-piddir=/var/run/c' "
+            "'--x'\"\n")
+        self.assertEqual(values, {"piddir": "/var/run/c"})
