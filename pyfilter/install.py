@@ -44,7 +44,6 @@ DEFAULT_NAME = "pyfilter"
 DEFAULT_CONFIG = "/etc/pyfilter.conf"
 DEFAULT_MODULES_CONFIG = "/etc/pyfilter-modules.conf"
 DEFAULT_STATE_DIR = "/var/lib/pyfilter"
-DEFAULT_PID_DIR = "/run/courier"
 SOCKET_WAIT = 30
 COMMAND_TIMEOUT = 60
 
@@ -148,11 +147,11 @@ class Installer:
     @ivar run: runs a command (see L{runCommand}).
     """
 
-    def __init__(self, paths, filtersDir=None, pidDir=DEFAULT_PID_DIR,
+    def __init__(self, paths, filtersDir=None, pidDir=None,
                  out=print, run=runCommand, socketWait=SOCKET_WAIT):
         self.paths = paths
         self.filtersDir = filtersDir or paths.filterProgramsDir
-        self.pidDir = pidDir
+        self.pidDir = pidDir or paths.piddir
         self.out = out
         self.run = run
         self.socketWait = socketWait
@@ -392,9 +391,7 @@ def main(argv=None):
               "Courier's filter directory and runs commands as the mail "
               "user)", file=sys.stderr)
         return 1
-    paths = discover()
-    installer = Installer(paths, filtersDir=options.filters_dir,
-                          pidDir=paths.piddir)
+    installer = Installer(discover(), filtersDir=options.filters_dir)
     try:
         if options.remove:
             installer.remove(options.name)
