@@ -243,14 +243,10 @@ def _metText(met):
 @target("pyfilter's empty chain ≥ 75 % of bare Twisted (msg/s)")
 def emptyChainTarget(cells):
     for concurrency in (1, 64):
-        ratios = []
-        for fixture in KINDS:
-            ratio = _ratio(
-                _summaryAt(cells, "empty chain", "pyfilter", fixture,
-                           concurrency),
-                _summaryAt(cells, "bare Twisted", "bare Twisted", fixture,
-                           concurrency))
-            ratios.append((fixture, ratio))
+        ratios = [(fixture, *_compare(
+            _summaryAt(cells, "empty chain", "pyfilter", fixture, concurrency),
+            _summaryAt(cells, "bare Twisted", "bare Twisted", fixture,
+                       concurrency))) for fixture in KINDS]
         yield _ratioLine(f"c={concurrency}", ratios, 0.75, percent=True)
 
 
@@ -278,20 +274,30 @@ def p99Target(cells):
 
 def _referenceRatioLines(cells, fixture, factor):
     for concurrency in (1, 64):
-        ratio = _ratio(
+        comparison = _compare(
             _summaryAt(cells, "attachments", "pyfilter", fixture, concurrency),
             _summaryAt(cells, "attachments", "reference", fixture,
                        concurrency))
-        yield _ratioLine(f"c={concurrency}", [(fixture, ratio)], factor)
+        yield _ratioLine(f"c={concurrency}", [(fixture, *comparison)], factor)
+
+
+def _compare(mine, theirs):
+    """
+    C{(ratio of msg/s, whether either cell was noisy)}.
+    """
+    noisy = any((s or {}).get("foreignCores") is not None
+                and s["foreignCores"] > NOISE_CORES for s in (mine, theirs))
+    return _ratio(mine, theirs), noisy
 
 
 def _ratioLine(label, ratios, threshold, percent=False):
     texts = []
-    for fixture, ratio in ratios:
+    for fixture, ratio, noisy in ratios:
         value = ("–" if ratio is None else f"{ratio * 100:.0f} %" if percent
                  else f"{ratio:.1f}×")
-        texts.append(f"{FIXTURE_NAMES[fixture]} {value}")
-    known = [r for _, r in ratios if r is not None]
+        texts.append(f"{FIXTURE_NAMES[fixture]} {value}"
+                     + (" (noisy cell, see Noise)" if noisy else ""))
+    known = [r for _, r, _ in ratios if r is not None]
     met = None if len(known) < len(ratios) else min(known) >= threshold
     return label, ", ".join(texts), met
 
