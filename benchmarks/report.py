@@ -331,10 +331,15 @@ def targetLines(results, cells):
 def noiseLines(results):
     noisy = [c for c in results["cells"]
              if (c.get("foreignCores") or 0) > NOISE_CORES]
+    retried = [c for c in results["cells"] if c.get("attempts")]
     machine = results["machine"]
     lines = [f"Load average before the run "
              f"{', '.join(f'{x:.2f}' for x in machine['loadAverageBefore'])},"
              f" after {', '.join(f'{x:.2f}' for x in machine.get('loadAverageAfter', ()))}."]
+    if retried:
+        lines.append(f"{len(retried)} cells were measured twice because "
+                     "other processes were busy during the first "
+                     "measurement; the quieter one is shown.")
     if noisy:
         lines.append(
             f"{len(noisy)} of {len(results['cells'])} cells saw other "
@@ -384,9 +389,12 @@ def write(results, path):
         "message; RSS: VmRSS after the last run (VmHWM peak).",
         "- Closed loop: each client sends its next message when its reply "
         "is complete; a new connection per message.",
-        f"- Before a cell the runner waits up to {method.get('quietWaitPerCell', 0)} s "
-        f"(at most {method.get('quietWaitTotal', 0)} s in all) for other processes "
-        "to leave the cores idle.", "",
+        f"- Before a cell the runner waits up to "
+        f"{method.get('quietWaitPerCell', 0)} s (at most "
+        f"{method.get('quietWaitTotal', 0)} s in all) for other processes "
+        "to leave the cores idle. A cell during which other processes used "
+        f"more than {NOISE_CORES} of a core is measured once more at the "
+        "end and the quieter of the two measurements is kept.", "",
         "## Targets", "", *targetLines(results, cells), "",
         "## Throughput and latency", "", *mainTable(results, cells), "",
         "## pyfilter relative to the reference and to bare Twisted", "",

@@ -102,6 +102,7 @@ class Cell:
     startupMs: float = None
     foreignCores: float = None
     quietWaitSeconds: float = 0.0
+    attempts: list = None
     runs: list = field(default_factory=list)
 
 
@@ -321,18 +322,29 @@ def main(argv=None):
                          "loadgen": sys.version.split()[0]},
         "fixtureBytes": {kind: os.path.getsize(pairs[0][0])
                          for kind, pairs in requests.items()},
-        "cells": [],
     }
     began = time.monotonic()
     systems = [s for s in SYSTEMS
                if not args.only or any(o in s.name for o in args.only)]
     quietWait = QuietWait(mode.quietWaitPerCell, mode.quietWaitTotal)
+    measured = []
     for system in systems:
         for serverName, fixture, concurrency in cellsOf(system):
             cell = runCell(servers[serverName], system, fixture, concurrency,
                            requests[fixture], mode, logDir, quietWait)
-            results["cells"].append(asdict(cell))
+            measured.append((system, cell))
             print(report.cellLine(cell), flush=True)
+    for position, (system, cell) in enumerate(measured):
+        if (cell.foreignCores or 0) <= report.NOISE_CORES:
+            continue
+        retry = runCell(servers[cell.server], system, cell.fixture,
+                        cell.concurrency, requests[cell.fixture], mode,
+                        logDir, quietWait)
+        print("re-measured (noisy):", report.cellLine(retry), flush=True)
+        quieter = min((cell, retry), key=lambda c: c.foreignCores or 0)
+        quieter.attempts = [c.foreignCores for c in (cell, retry)]
+        measured[position] = (system, quieter)
+    results["cells"] = [asdict(cell) for _, cell in measured]
     print("memory run ...", flush=True)
     results["memory"] = memoryRun(pyfilter, requests["small"], mode)
     results["minutes"] = round((time.monotonic() - began) / 60, 1)
