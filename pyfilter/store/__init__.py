@@ -27,6 +27,7 @@ L{twisted.internet.task.Clock}.
 """
 
 import hashlib
+import ipaddress
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
@@ -70,6 +71,25 @@ def referenceKey(*parts):
     """
     joined = "".join(parts).encode("utf-8", "surrogateescape")
     return hashlib.md5(joined, usedforsecurity=False).hexdigest()
+
+
+def clientNetwork(address, ipv4Prefix=24, ipv6Prefix=48):
+    """
+    The network of C{address} (an L{ipaddress} address) as text, such as
+    C{192.0.2.0/24}.
+    """
+    prefix = ipv4Prefix if address.version == 4 else ipv6Prefix
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def referenceNetwork(address):
+    """
+    The reference's text for the same /24 or /48: C{192.0.2} or
+    C{2001:0db8:0000}, as found in its keys.
+    """
+    if address.version == 4:
+        return str(address).rsplit(".", 1)[0]
+    return address.exploded[:14]
 
 
 class Store:
@@ -232,15 +252,20 @@ class Table:
                 pass  # keep looking them up; the store logged the outage
 
     @defer.inlineCallbacks
-    def get(self, parts):
+    def get(self, parts, referenceParts=None):
+        """
+        The value for the tuple C{parts}, or C{None}; C{referenceParts} are
+        the texts the reference hashed for it, when they differ.
+        """
         value = yield self.store.get(self.name, tupleKey(*parts))
         if value is None and self.reference:
-            value = yield self._adopt(parts)
+            value = yield self._adopt(parts, referenceParts or parts)
         return value
 
     @defer.inlineCallbacks
-    def _adopt(self, parts):
-        found = yield self.store.pop(self.referenceName, referenceKey(*parts))
+    def _adopt(self, parts, referenceParts):
+        found = yield self.store.pop(self.referenceName,
+                                     referenceKey(*referenceParts))
         if found is None:
             return None
         value, expires = found
@@ -298,6 +323,16 @@ def answerStoreError(failure, answer):
     """
     failure.trap(StoreError)
     return answer
+
+
+def gather(deferreds):
+    """
+    Like L{defer.gatherResults}, but failing with the first failure itself
+    (so that L{answerStoreError} recognises a store error).
+    """
+    d = defer.gatherResults(list(deferreds), consumeErrors=True)
+    return d.addErrback(lambda f: f.value.subFailure
+                        if f.check(defer.FirstError) else f)
 
 
 def _setting(section, modules, name, check, default):

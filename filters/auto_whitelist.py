@@ -1,0 +1,64 @@
+"""
+auto_whitelist: learn whom authenticated users write to, and accept those
+correspondents' replies.
+
+For a message submitted with SMTP AUTH, every (sender, recipient) pair is
+remembered and the filter has no opinion.  For other mail, when every
+recipient has written to the sender before, the answer is C{200 Ok}
+(accept; on a chain line C{auto_whitelist for A B}, skip A and B).
+Addresses are compared without regard to case.  Mail without sender or with
+the null sender is never whitelisted.  List it before whitelist_auth, or it
+never sees authenticated mail.  The envelope sender can be forged: prefer a
+C{for} list that keeps malware scanning.
+
+Options (section C{[auto_whitelist.py]}):
+  - C{whitelist_ttl} (default 2592000, 30 days): how long a pair is
+    remembered since it was last used by an authenticated sender;
+  - C{whitelist_purge_interval} (default 43200): accepted for
+    compatibility; expired pairs are removed by the store's background
+    purge;
+  - C{on_store_error} (default C{'continue'}: no opinion, the chain goes
+    on): the reply while the state store is unavailable.
+
+Pairs imported from the reference with C{pyfilter import-state} are
+honoured.
+"""
+
+from pyfilter.filter import Filter, Option, nonNegativeInteger
+from pyfilter.reply import OK
+from pyfilter.store import (CONTINUE, Table, answerStoreError, gather,
+                            onStoreErrorOption)
+
+
+class AutoWhitelist(Filter):
+    options = {
+        "whitelist_ttl": Option(60 * 60 * 24 * 30, nonNegativeInteger),
+        "whitelist_purge_interval": Option(60 * 60 * 12, nonNegativeInteger),
+        "on_store_error": onStoreErrorOption(CONTINUE),
+    }
+
+    def start(self):
+        self.pairs = Table(self.context.store, "auto_whitelist",
+                           reference=True)
+        return self.pairs.start()
+
+    def consider(self, message):
+        sender = (message.sender or "").lower()
+        if not sender:
+            return None
+        recipients = {r.address.lower() for r in message.recipients}
+        if message.authUser:
+            now = self.pairs.store.now()
+            d = gather(self.pairs.set((sender, r), now,
+                                      self.config["whitelist_ttl"])
+                       for r in recipients if r != sender)
+            d.addCallback(lambda _: None)
+        else:
+            d = gather(self.pairs.get((r, sender)) for r in recipients)
+            d.addCallback(lambda found: OK if all(
+                value is not None for value in found) else None)
+        d.addErrback(answerStoreError, self.config["on_store_error"])
+        return d
+
+
+FILTER = AutoWhitelist

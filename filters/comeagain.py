@@ -1,0 +1,64 @@
+"""
+comeagain: defer the first message between a sender and a recipient once.
+
+A message is accepted when every (sender, recipient) pair of it was seen
+before; otherwise it is refused with
+C{421 Please send the message again to prove you are not spamware or virusware.}
+Each pair is remembered (again) on every message.  There is no minimum
+delay: any retry passes.  Mail with the null sender is not checked.  Do
+not combine with greylist.
+
+Options (section C{[comeagain.py]}):
+  - C{senders_ttl} (default 2592000, 30 days): how long a pair is
+    remembered since it was last seen;
+  - C{senders_purge_interval} (default 43200): accepted for compatibility;
+    expired pairs are removed by the store's background purge;
+  - C{on_store_error} (default C{'451 4.3.0 Temporary failure of the mail
+    filter's state store, try again later'}): the reply while the state
+    store is unavailable, or C{'continue'}.
+
+Pairs are case-sensitive, as in the control file; pairs imported from the
+reference with C{pyfilter import-state} are honoured.
+"""
+
+from twisted.internet import defer
+
+from pyfilter.filter import Filter, Option, nonNegativeInteger
+from pyfilter.reply import Reply
+from pyfilter.store import Table, answerStoreError, gather, onStoreErrorOption
+
+SEND_AGAIN = Reply("421", "Please send the message again to prove you are "
+                   "not spamware or virusware.")
+
+
+class ComeAgain(Filter):
+    options = {
+        "senders_ttl": Option(60 * 60 * 24 * 30, nonNegativeInteger),
+        "senders_purge_interval": Option(60 * 60 * 12, nonNegativeInteger),
+        "on_store_error": onStoreErrorOption(),
+    }
+
+    def start(self):
+        self.correspondents = Table(self.context.store, "correspondents",
+                                    reference=True)
+        return self.correspondents.start()
+
+    def consider(self, message):
+        sender = message.sender
+        if not sender:
+            return None
+        recipients = {r.address for r in message.recipients}
+        d = gather(self._seen((sender, r)) for r in recipients)
+        d.addCallback(lambda seen: None if all(seen) else SEND_AGAIN)
+        d.addErrback(answerStoreError, self.config["on_store_error"])
+        return d
+
+    @defer.inlineCallbacks
+    def _seen(self, pair):
+        table = self.correspondents
+        last = yield table.get(pair)
+        yield table.set(pair, table.store.now(), self.config["senders_ttl"])
+        return last is not None
+
+
+FILTER = ComeAgain

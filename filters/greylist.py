@@ -1,0 +1,127 @@
+"""
+greylist: defer mail from unknown (sender, recipient, client network)
+triplets, accept it when the sender retries after a delay.
+
+The first message for a triplet is refused with
+C{451 4.7.1 Greylisting in action, please come back in HH:MM:SS} (the time
+still to wait; with several recipients, the longest).  A retry at least
+C{greylist_time} seconds after the first attempt passes, and the triplet
+is then remembered as passed.  Mail with the null sender, and locally
+submitted mail (no client address), is not greylisted.
+
+Options (section C{[greylist.py]}):
+  - C{greylist_time} (default 300): seconds before a retry is accepted;
+  - C{senders_not_passed_ttl} (default 86400): how long a first attempt is
+    remembered;
+  - C{senders_passed_ttl} (default 3110400, 36 days): how long a passed
+    triplet is remembered since it was last used;
+  - C{senders_purge_interval} (default 7200): accepted for compatibility;
+    expired triplets are ignored at once and removed by the store's
+    background purge (C{[ttldb] purge_interval});
+  - C{ipv4_prefix} (default 24), C{ipv6_prefix} (default 48): the client
+    network of a triplet;
+  - C{on_store_error} (default C{'451 4.3.0 Temporary failure of the mail
+    filter's state store, try again later'}): the reply while the state
+    store is unavailable, or C{'continue'} to let such mail through this
+    filter.
+
+State lives in the state store (C{[ttldb]}), so several pyfilter daemons
+sharing it greylist together; triplets imported from the reference with
+C{pyfilter import-state} are honoured.
+"""
+
+import time
+
+from twisted.internet import defer
+
+from pyfilter.filter import Filter, Option, nonNegativeInteger
+from pyfilter.reply import Reply
+from pyfilter.store import (Table, answerStoreError, clientNetwork, gather,
+                            onStoreErrorOption, referenceNetwork)
+
+
+def _prefix(bits):
+    def checkPrefix(value):
+        nonNegativeInteger(value)
+        if value > bits:
+            raise ValueError(f"a prefix length of at most {bits}")
+        return value
+    return checkPrefix
+
+
+def waitText(seconds):
+    """
+    C{HH:MM:SS} for a wait of C{seconds}, as the reference wrote it.
+    """
+    return time.strftime("%H:%M:%S", time.gmtime(int(seconds)))
+
+
+class Greylist(Filter):
+    options = {
+        "senders_purge_interval": Option(60 * 60 * 2, nonNegativeInteger),
+        "senders_passed_ttl": Option(60 * 60 * 24 * 36, nonNegativeInteger),
+        "senders_not_passed_ttl": Option(60 * 60 * 24, nonNegativeInteger),
+        "greylist_time": Option(300, nonNegativeInteger),
+        "ipv4_prefix": Option(24, _prefix(32)),
+        "ipv6_prefix": Option(48, _prefix(128)),
+        "on_store_error": onStoreErrorOption(),
+    }
+
+    def start(self):
+        store = self.context.store
+        self.passed = Table(store, "greylist_Passed", reference=True)
+        self.pending = Table(store, "greylist_NotPassed", reference=True)
+        return gather([self.passed.start(), self.pending.start()])
+
+    def consider(self, message):
+        address = message.remoteIP
+        sender = message.sender
+        if address is None or not sender:
+            return None
+        network = clientNetwork(address, self.config["ipv4_prefix"],
+                                self.config["ipv6_prefix"])
+        oldNetwork = referenceNetwork(address)
+        checks = []
+        for recipient in {r.address.lower() for r in message.recipients}:
+            triplet = (sender.lower(), recipient, network)
+            checks.append(self._check(
+                triplet, (sender.lower(), recipient, oldNetwork)))
+        d = gather(checks)
+        d.addCallback(self._answer)
+        d.addErrback(answerStoreError, self.config["on_store_error"])
+        return d
+
+    @defer.inlineCallbacks
+    def _check(self, triplet, referenceTriplet):
+        """
+        @return: the seconds still to wait for C{triplet} (0 when it passes).
+        """
+        store = self.passed.store
+        now = store.now()
+        first = yield self.pending.get(triplet, referenceTriplet)
+        if first is not None:
+            remaining = first + self.config["greylist_time"] - now
+            if remaining > 0:
+                return remaining
+            yield self.passed.set(triplet, now,
+                                  self.config["senders_passed_ttl"])
+            yield self.pending.delete(triplet)
+            return 0
+        last = yield self.passed.get(triplet, referenceTriplet)
+        if last is not None:
+            yield self.passed.set(triplet, now,
+                                  self.config["senders_passed_ttl"])
+            return 0
+        yield self.pending.add(triplet, now,
+                               self.config["senders_not_passed_ttl"])
+        return self.config["greylist_time"]
+
+    def _answer(self, waits):
+        longest = max(waits, default=0)
+        if longest <= 0:
+            return None
+        return Reply("451", "4.7.1 Greylisting in action, please come back "
+                     f"in {waitText(longest)}")
+
+
+FILTER = Greylist

@@ -1,0 +1,80 @@
+"""
+ratelimit: limit how many messages one client address may send.
+
+Every message from a client is counted (rejected ones too); once more than
+C{max_connections} were counted within the last C{interval} minutes the
+answer is C{421 Too many messages from <client address>, slow down.}
+Locally submitted mail (no client address) is not counted.
+
+Options (section C{[ratelimit.py]}):
+  - C{max_connections} (default 60): messages allowed within the window;
+  - C{interval} (default 1): the window, in minutes (counted in whole
+    minutes, as the reference did);
+  - C{limit_network} (default False): count per client network (IPv4 /24,
+    IPv6 /48) instead of per address;
+  - C{senders_purge_interval} (default 43200): accepted for compatibility;
+    old counters are removed by the store's background purge;
+  - C{on_store_error} (default C{'451 4.3.0 Temporary failure of the mail
+    filter's state store, try again later'}): the reply while the state
+    store is unavailable, or C{'continue'}.
+
+The counters live in the state store (C{[ttldb]}), so several daemons
+sharing it count together, and a restart forgets nothing.
+"""
+
+from pyfilter.filter import Filter, Option, boolean, nonNegativeInteger
+from pyfilter.reply import Reply
+from pyfilter.store import (Table, answerStoreError, clientNetwork,
+                            onStoreErrorOption)
+
+
+class RateLimit(Filter):
+    """
+    Counting messages per key in a sliding window of whole minutes;
+    subclasses choose the key and the reply.
+    """
+
+    table = "ratelimit"
+    options = {
+        "max_connections": Option(60, nonNegativeInteger),
+        "interval": Option(1, nonNegativeInteger),
+        "senders_purge_interval": Option(60 * 60 * 12, nonNegativeInteger),
+        "limit_network": Option(False, boolean),
+        "on_store_error": onStoreErrorOption(),
+    }
+
+    def start(self):
+        self.counters = Table(self.context.store, self.table)
+
+    def counted(self, message):
+        """
+        The key to count C{message} under, or C{None} not to count it.
+        """
+        address = message.remoteIP
+        if address is None:
+            return None
+        if self.config["limit_network"]:
+            return clientNetwork(address)
+        return str(address)
+
+    def refusal(self, message):
+        return Reply("421", f"Too many messages from {message.remoteIP}, "
+                     "slow down.")
+
+    def consider(self, message):
+        key = self.counted(message)
+        if key is None:
+            return None
+        d = self.counters.increment((key,), max(1, self.config["interval"])
+                                    * 60)
+        d.addCallback(self._answer, message)
+        d.addErrback(answerStoreError, self.config["on_store_error"])
+        return d
+
+    def _answer(self, count, message):
+        if count > self.config["max_connections"]:
+            return self.refusal(message)
+        return None
+
+
+FILTER = RateLimit
