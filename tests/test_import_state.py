@@ -30,8 +30,8 @@ def writeDbm(module, path, entries):
 
 class ImportStateTests(unittest.TestCase):
     def setUp(self):
-        self.source = self.mktemp()
-        self.stateDir = self.mktemp()
+        self.source = os.path.abspath(self.mktemp())
+        self.stateDir = os.path.abspath(self.mktemp())
         os.makedirs(self.source)
         os.makedirs(self.stateDir)
         self.now = time.time()
