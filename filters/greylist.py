@@ -94,7 +94,8 @@ class Greylist(Filter):
     @defer.inlineCallbacks
     def _check(self, triplet, referenceTriplet):
         """
-        @return: the seconds still to wait for C{triplet} (0 when it passes).
+        @return: the seconds still to wait for C{triplet}, C{None} when it
+            passes.
         """
         store = self.passed.store
         now = store.now()
@@ -106,20 +107,21 @@ class Greylist(Filter):
             yield self.passed.set(triplet, now,
                                   self.config["senders_passed_ttl"])
             yield self.pending.delete(triplet)
-            return 0
+            return None
         last = yield self.passed.get(triplet, referenceTriplet)
         if last is not None:
             yield self.passed.set(triplet, now,
                                   self.config["senders_passed_ttl"])
-            return 0
+            return None
         yield self.pending.add(triplet, now,
                                self.config["senders_not_passed_ttl"])
         return self.config["greylist_time"]
 
     def _answer(self, waits):
-        longest = max(waits, default=0)
-        if longest <= 0:
+        waits = [wait for wait in waits if wait is not None]
+        if not waits:
             return None
+        longest = max(waits)
         return Reply("451", "4.7.1 Greylisting in action, please come back "
                      f"in {waitText(longest)}")
 

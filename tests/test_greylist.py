@@ -109,6 +109,13 @@ class GreylistOptionTests(unittest.TestCase):
         clock.advance(2)
         self.assertIsNone(decide(self, instance, message(self)))
 
+    def test_zeroDelayStillDefersFirstAttempt(self):
+        """With greylist_time 0 a first attempt is still deferred, as by the reference."""
+        instance, _ = startFilter(self, "greylist", "greylist_time = 0\n")
+        self.assertEqual(decide(self, instance, message(self)),
+                         greylisted("00:00:00"))
+        self.assertIsNone(decide(self, instance, message(self)))
+
     def test_storeErrorContinue(self):
         """on_store_error = 'continue' gives no opinion while the store is down."""
         instance, _ = startFilter(self, "greylist",
