@@ -99,23 +99,24 @@ class Greylist(Filter):
         """
         store = self.passed.store
         now = store.now()
-        first = yield self.pending.get(triplet, referenceTriplet)
-        if first is not None:
-            remaining = first + self.config["greylist_time"] - now
-            if remaining > 0:
-                return remaining
-            yield self.passed.set(triplet, now,
-                                  self.config["senders_passed_ttl"])
-            yield self.pending.delete(triplet)
-            return None
+        passedTtl = self.config["senders_passed_ttl"]
+        # Passed triplets first: the common case then costs one read and
+        # one write.
         last = yield self.passed.get(triplet, referenceTriplet)
         if last is not None:
-            yield self.passed.set(triplet, now,
-                                  self.config["senders_passed_ttl"])
+            yield self.passed.set(triplet, now, passedTtl)
             return None
-        yield self.pending.add(triplet, now,
-                               self.config["senders_not_passed_ttl"])
-        return self.config["greylist_time"]
+        first = yield self.pending.get(triplet, referenceTriplet)
+        if first is None:
+            yield self.pending.add(triplet, now,
+                                   self.config["senders_not_passed_ttl"])
+            return self.config["greylist_time"]
+        remaining = first + self.config["greylist_time"] - now
+        if remaining > 0:
+            return remaining
+        yield self.passed.set(triplet, now, passedTtl)
+        yield self.pending.delete(triplet)
+        return None
 
     def _answer(self, waits):
         waits = [wait for wait in waits if wait is not None]
