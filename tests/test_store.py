@@ -9,6 +9,7 @@ import sqlite3
 import psycopg2
 from twisted.internet import defer, reactor
 from twisted.internet.task import Clock
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
 
 from pyfilter import store
@@ -351,3 +352,21 @@ class StoreErrorOptionTests(unittest.TestCase):
         """Anything else is refused."""
         self.assertRaises(ValueError, store.storeErrorAnswer, "accept")
         self.assertRaises(ValueError, store.storeErrorAnswer, 451)
+
+
+class OutageLoggingTests(unittest.TestCase):
+    def test_logsOncePerOutage(self):
+        """An outage is logged once when it starts and once when it ends, and failures become StoreError."""
+        memory = MemoryStore(Clock())
+        working = memory._execute
+        memory._execute = lambda *args: defer.fail(ConnectionError("down"))
+        with capturedLogs() as events:
+            for _ in range(3):
+                self.failureResultOf(memory.get("t", "k"), store.StoreError)
+            memory._execute = working
+            self.successResultOf(memory.get("t", "k"))
+            self.successResultOf(memory.get("t", "k"))
+        texts = [formatEvent(event) for event in events]
+        self.assertEqual(len(texts), 2, texts)
+        self.assertIn("is unavailable (get: ConnectionError: down)", texts[0])
+        self.assertIn("is available again", texts[1])

@@ -60,3 +60,28 @@ class PostgresTwoDaemonsTests(TwoDaemonsMixin, unittest.TestCase):
         server = postgres.sharedServer()
         settings = server.createDatabase()
         return server.ttldbSection(settings["db"]), None
+
+
+class PostgresOutageDaemonTests(unittest.TestCase):
+    timeout = 120
+
+    def test_deadServerThenRecovery(self):
+        """With its PostgreSQL stopped a running daemon answers on_store_error within the store's timeout, and greylists again once the server is back, without a restart."""
+        server = postgres.privateServer(self)
+        settings = server.createDatabase()
+        daemon = Daemon(CHAIN, server.ttldbSection(settings["db"])
+                        + "timeout = 2\n" + MODULES)
+        self.addCleanup(daemon.cleanup)
+        daemon.start()
+        ask = TwoDaemonsMixin.ask
+        self.assertTrue(ask(self, daemon).startswith("451 4.7.1 Greylisting"))
+        server.stop()
+        started = time.monotonic()
+        self.assertEqual(ask(self, daemon), "451 4.3.0 Temporary failure of "
+                         "the mail filter's state store, try again later\n")
+        self.assertLess(time.monotonic() - started, 5)
+        server.start()
+        time.sleep(1.1)  # the store's retry delay after a failed connection
+        self.assertEqual(ask(self, daemon), "200 Ok\n")
+        self.assertIn("is available again", daemon.log())
+        self.assertEqual(daemon.stop(), 0)

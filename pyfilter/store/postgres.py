@@ -7,7 +7,8 @@ reactor never blocks) on a pool of at most C{pool_size} connections, opened
 when needed.  Every write is one atomic statement (C{INSERT ... ON
 CONFLICT}), so servers never race between a read and a write.  A query that
 fails or does not answer within the store's timeout closes its connection
-(the server then abandons the query); the next query opens a fresh one, so
+(the server then abandons the query), a failure also closes the idle ones;
+the next query opens a fresh one, so
 the store recovers by itself after the server restarts.  After a failed
 connection attempt, queries fail at once for C{retryDelay} seconds rather
 than piling up connection attempts.
@@ -175,6 +176,10 @@ class PostgresStore(Store):
         def failed(failure):
             connection = take()
             if connection is not None:
+                # The others most likely lost the server too.
+                for idle in self.idle:
+                    self._discard(idle)
+                self.idle = []
                 self._discard(connection)
                 result.errback(failure)
 
