@@ -28,12 +28,14 @@ L{twisted.internet.task.Clock}.
 
 import hashlib
 import ipaddress
+import re
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from pyfilter.filter import ConfigError, Option, string
+from pyfilter.filter import (ConfigError, Option, nonNegativeInteger,
+                             positiveNumber, string)
 from pyfilter.reply import Reply
 
 #: Where C{pyfilter import-state} puts the reference's entries: the
@@ -288,6 +290,7 @@ class Table:
 
 
 CONTINUE = "continue"
+_REPLY = re.compile(r"^\d{3}[ -]\S")
 
 
 def storeErrorAnswer(value):
@@ -298,13 +301,9 @@ def storeErrorAnswer(value):
     string(value)
     if value == CONTINUE:
         return None
-    try:
-        reply = Reply.fromString(value)
-    except ValueError:
-        reply = None
-    if reply is None or not value[:3].isdigit():
+    if not _REPLY.match(value):
         raise ValueError("'continue' or a reply such as '451 text'")
-    return reply
+    return Reply.fromString(value)
 
 
 STORE_UNAVAILABLE = "451 4.3.0 Temporary failure of the mail filter's state store, try again later"
@@ -350,7 +349,6 @@ def storeFromConfig(modules, stateDir, reactor, clock=None):
 
     @raise ConfigError: an unknown type or a bad setting.
     """
-    from pyfilter.filter import positiveNumber, nonNegativeInteger
     clock = clock or reactor
     section = modules.section("ttldb")
     kind = _setting(section, modules, "type", string, "dbm")
