@@ -65,6 +65,7 @@ class Context:
             from pyfilter import dns
             self._resolver = dns.makeResolver(self.resolverServers,
                                               self.reactor)
+            self.onStop(self._resolver.close)
         return self._resolver
 
     @property
