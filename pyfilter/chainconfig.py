@@ -9,7 +9,7 @@ comments.  Other trailing words are ignored, as the reference ignores them.
 
 from dataclasses import dataclass
 
-from pyfilter.filter import ConfigError
+from pyfilter.filter import ConfigError, refuseWritableByOthers
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ def parseChain(text, source="<chain>"):
 def readChain(path):
     try:
         with open(path, encoding="utf-8") as f:
+            refuseWritableByOthers(path, f)
             text = f.read()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the chain file: "

@@ -10,7 +10,9 @@ L{pyfilter.reply.Reply}, or a Deferred firing with either.  Exceptions and
 timeouts are the chain's business, not the filter's.
 """
 
+import os
 import re
+import stat
 
 from twisted.logger import Logger
 
@@ -19,6 +21,19 @@ class ConfigError(Exception):
     """
     A configuration problem found at start-up; the message says where.
     """
+
+
+def refuseWritableByOthers(path, f):
+    """
+    Refuse a configuration file that any user may change: whoever can write
+    it decides what the daemon lets through.
+
+    @param f: the open file.
+    @raise ConfigError: it is writable by others.
+    """
+    if os.fstat(f.fileno()).st_mode & stat.S_IWOTH:
+        raise ConfigError(f"{path}: writable by any user, refusing to use "
+                          f"it (chmod o-w {path})")
 
 
 class Option:

@@ -34,6 +34,9 @@ SETTINGS = {
                               "seconds Courier may take to send a request"),
     "max_in_flight": Option(512, nonNegativeInteger,
                             "messages filtered at once; more get 451"),
+    "max_connections": Option(1024, nonNegativeInteger,
+                              "connections open at once (requests still "
+                              "being sent included); more get 451"),
     "threads": Option(8, nonNegativeInteger,
                       "threads for blocking filter code"),
     "thread_queue": Option(64, nonNegativeInteger,

@@ -9,7 +9,7 @@ error names the file, the section and the option.
 import configparser
 
 from pyfilter import literal
-from pyfilter.filter import ConfigError
+from pyfilter.filter import ConfigError, refuseWritableByOthers
 
 
 class ModulesConfig:
@@ -29,6 +29,7 @@ class ModulesConfig:
             return cls(None, parser)
         try:
             with open(path, encoding="utf-8") as f:
+                refuseWritableByOthers(path, f)
                 parser.read_file(f, source=path)
         except FileNotFoundError:
             return cls(path, parser)

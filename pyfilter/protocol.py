@@ -15,7 +15,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 
-from pyfilter.handler import BAD_REQUEST
+from pyfilter.handler import BAD_REQUEST, BUSY
 
 MAX_PATH_LENGTH = 4096
 MAX_PATHS = 10001
@@ -27,9 +27,16 @@ class RequestProtocol(LineOnlyReceiver):
     log = Logger()
 
     def connectionMade(self):
-        self.factory.connections.add(self)
         self.paths = []
-        self.answered = False
+        self.timer = None
+        self.answered = len(self.factory.connections) >= \
+            self.factory.maxConnections
+        self.factory.connections.add(self)
+        if self.answered:
+            self.log.warn("{count} connections open: answering busy",
+                          count=len(self.factory.connections))
+            self._reply(BUSY)
+            return
         self.timer = self.factory.reactor.callLater(
             self.factory.requestTimeout, self._timedOut)
 
@@ -85,10 +92,12 @@ class RequestProtocol(LineOnlyReceiver):
 class RequestFactory(Factory):
     protocol = RequestProtocol
 
-    def __init__(self, handler, reactor, requestTimeout=30):
+    def __init__(self, handler, reactor, requestTimeout=30,
+                 maxConnections=1024):
         self.handler = handler
         self.reactor = reactor
         self.requestTimeout = requestTimeout
+        self.maxConnections = maxConnections
         self.connections = set()
         self._idle = []
 

@@ -110,7 +110,7 @@ class FilterService(Service):
                                       settings["max_in_flight"])
         self.context = Context.build(self.reactor, self.paths, modules,
                                      settings, self.stateDir, self.resolvers)
-        self._listen(settings["request_timeout"])
+        self._listen(settings["request_timeout"], settings["max_connections"])
         if self.watchStdin:
             self._watchStdin()
         if configError is not None:
@@ -133,13 +133,13 @@ class FilterService(Service):
         directory, name = os.path.split(self.socketPath)
         return os.path.join(directory, "." + name)
 
-    def _listen(self, requestTimeout):
+    def _listen(self, requestTimeout, maxConnections):
         hidden = self._hiddenPath()
         for stale in (self.socketPath, hidden, otherFilterDir(self.socketPath)):
             if stale:
                 _unlink(stale)
         self.factory = RequestFactory(self.handler, self.reactor,
-                                      requestTimeout)
+                                      requestTimeout, maxConnections)
         self.factory.noisy = False
         self.port = self.reactor.listenUNIX(hidden, self.factory, mode=0o660,
                                             backlog=LISTEN_BACKLOG)

@@ -111,6 +111,20 @@ class ChainConfigTests(SynchronousTestCase):
         self.assertEqual(len(warnings), 2)
         self.assertIn("chain.conf:2", warnings[0])
 
+    def test_writableByOthersRefused(self):
+        """Configuration files any user may change are refused."""
+        import os
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("attachments\n")
+        os.chmod(path, 0o666)
+        error = self.assertRaises(ConfigError, readChain, path)
+        self.assertIn("writable by any user", str(error))
+        error = self.assertRaises(ConfigError, ModulesConfig.read, path)
+        self.assertIn(path, str(error))
+        os.chmod(path, 0o664)
+        self.assertEqual(readChain(path)[0][0].name, "attachments")
+
     def test_unreadable(self):
         """A missing chain file is a configuration error naming it."""
         path = self.mktemp()

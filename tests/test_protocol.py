@@ -212,3 +212,16 @@ class ProtocolTests(SynchronousTestCase):
         drained = self.factory.drain(10)
         self.clock.advance(10)
         self.assertEqual(self.successResultOf(drained), 1)
+
+    def test_connectionBound(self):
+        """Beyond the connection bound a new connection gets 451 at once."""
+        factory = RequestFactory(self.handler, self.clock, 30, maxConnections=2)
+        transports = []
+        for _ in range(3):
+            protocol = factory.buildProtocol(None)
+            transport = StringTransport()
+            protocol.makeConnection(transport)
+            transports.append(transport)
+        self.assertEqual([t.value() for t in transports],
+                         [b"", b"", BUSY.toBytes()])
+        self.assertTrue(transports[2].disconnecting)
