@@ -10,6 +10,7 @@ file costs no system call.
 """
 
 import os
+import sys
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -17,6 +18,8 @@ from twisted.logger import Logger
 from pyfilter.control import ControlFileError
 from pyfilter.message import Message
 from pyfilter.reply import Reply
+
+_FS_ENCODING = sys.getfilesystemencoding()
 
 BUSY = Reply("451", "4.3.2 Mail filter busy, try again later")
 BAD_REQUEST = Reply("451", "4.3.0 Malformed mail filter request")
@@ -60,9 +63,12 @@ class RequestHandler:
         Courier's tmp directory; the normalised path must lie inside
         Courier's spool.
         """
-        text = os.fsdecode(raw).strip()
+        text = raw.decode(_FS_ENCODING, "surrogateescape").strip()
         if not text or "\0" in text:
             raise RequestError(f"invalid path {raw!r}")
+        if text.startswith(self.spoolPrefix) and "/." not in text \
+                and "//" not in text:
+            return text
         path = os.path.normpath(os.path.join(self.spoolTmp, text))
         if not path.startswith(self.spoolPrefix):
             raise RequestError(f"path {text!r} is outside {self.spoolRoot}")

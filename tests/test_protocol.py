@@ -45,6 +45,8 @@ class ProtocolTests(SynchronousTestCase):
                                       self.spool)
         self.handler.setChain(Chain([], self.clock))
         self.factory = RequestFactory(self.handler, self.clock, 30)
+        self.factory.doStart()
+        self.addCleanup(self.factory.doStop)
 
     def connect(self):
         protocol = self.factory.buildProtocol(None)
@@ -100,10 +102,23 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(transport.value(), REFUSED_PATH.toBytes())
 
     def test_lineTooLong(self):
-        """An over-long line gets 451."""
+        """An over-long line gets 451, complete or not."""
         protocol, transport = self.connect()
         protocol.dataReceived(b"/" + b"a" * 10000 + b"\n")
         self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
+        protocol, transport = self.connect()
+        protocol.dataReceived(b"/" + b"a" * 10000)
+        self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
+        protocol, transport = self.connect()
+        protocol.dataReceived(b"/" + b"a" * 10000 + b"\n/c\n\n")
+        self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
+
+    def test_crlf(self):
+        """A request with CRLF line ends is understood."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(self.request(self.dataPath, *self.controlPaths)
+                              .replace(b"\n", b"\r\n"))
+        self.assertEqual(transport.value(), OK.toBytes())
 
     def test_tooManyPaths(self):
         """More paths than the bound get 451."""
@@ -119,13 +134,20 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"")
         self.clock.advance(2)
         self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
-        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
 
     def test_idleTimeout(self):
         """A connection that sends nothing is closed in time."""
         protocol, transport = self.connect()
         self.clock.advance(31)
         self.assertTrue(transport.disconnecting)
+
+    def test_sweepStopsWithFactory(self):
+        """The timeout sweep runs only while the factory is listening."""
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.factory.doStop()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.factory.doStart()
 
     def test_pathOutsideSpool(self):
         """Paths outside the spool are refused."""
