@@ -47,16 +47,8 @@ def daemonSettings(modules):
     """
     The checked C{[pyfilter]} settings, with defaults.
     """
-    given = modules.section("pyfilter")
-    settings = {}
-    for name, spec in SETTINGS.items():
-        value = given.get(name, spec.default)
-        try:
-            settings[name] = spec.check(value)
-        except ValueError as e:
-            raise ConfigError(modules.where("pyfilter", name)
-                              + f": {e}, got {value!r}") from e
-    for name in sorted(set(given) - set(SETTINGS)):
+    settings, unknown = modules.checkedSection("pyfilter", SETTINGS)
+    for name in unknown:
         log.warn("{where}: unknown setting ignored",
                  where=modules.where("pyfilter", name))
     return settings

@@ -60,16 +60,16 @@ class ModulesConfig:
         text = f"{self.path or '<no modules config>'}: [{section}]"
         return f"{text} {option}" if option else text
 
-    def filterOptions(self, name, specs):
+    def checkedSection(self, section, specs):
         """
-        The options of filter C{name} from section C{[name.py]}, checked
-        against C{specs} (option name to L{pyfilter.filter.Option}), with
-        defaults for those not given.
+        The options of C{section}, checked against C{specs} (option name to
+        L{pyfilter.filter.Option}), with defaults for those not given.
 
         @return: C{(values, unknown)}: the checked values, and the names of
-            options in the section that the filter does not have.
+            options in the section that C{specs} does not have.
+        @raise ConfigError: a value is refused; the error names file,
+            section and option.
         """
-        section = f"{name}.py"
         given = self.section(section)
         values = {}
         for option, spec in specs.items():
@@ -79,8 +79,14 @@ class ModulesConfig:
             except ValueError as e:
                 raise ConfigError(self.where(section, option)
                                   + f": {e}, got {value!r}") from e
-        unknown = sorted(set(given) - set(specs))
-        return values, unknown
+        return values, sorted(set(given) - set(specs))
+
+    def filterOptions(self, name, specs):
+        """
+        The options of filter C{name}, from its section C{[name.py]}; see
+        L{checkedSection}.
+        """
+        return self.checkedSection(f"{name}.py", specs)
 
 
 def _newParser():
