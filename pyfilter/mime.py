@@ -22,7 +22,6 @@ MAX_PARTS = 10000
 MAX_DEPTH = 100
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 _FIRST_READ = 16384
 _DASH_HOPS = 32
 _READ_LIMIT = 256 * 1024
@@ -240,7 +239,7 @@ def _contents(path):
             return None
         if size <= _READ_LIMIT:
             return os.read(fd, size)
-        return mmap.mmap(fd, 0, flags=_MAP_FLAGS, prot=mmap.PROT_READ)
+        return mmap.mmap(fd, 0, prot=mmap.PROT_READ)
     finally:
         os.close(fd)
 
