@@ -1,0 +1,16 @@
+"""
+A test filter that refuses every message with a reply embedding its
+envelope sender, as localsenders and dialback do ("Sender does not exist:
+<sender>").
+"""
+
+from pyfilter.filter import Filter
+from pyfilter.reply import Reply
+
+
+class EchoSender(Filter):
+    def consider(self, message):
+        return Reply("517", f"Sender does not exist: {message.sender}")
+
+
+FILTER = EchoSender
