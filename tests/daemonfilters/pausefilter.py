@@ -1,0 +1,20 @@
+"""
+A test filter that holds each message for C{[pausefilter.py] delay}
+seconds without reading it, then has no opinion (the chain goes on).
+"""
+
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
+
+from pyfilter.filter import Filter, Option, number
+
+
+class Pause(Filter):
+    options = {"delay": Option(1.0, number)}
+
+    def consider(self, message):
+        self.log.info("pausefilter: holding a message")
+        return deferLater(reactor, self.config["delay"], lambda: None)
+
+
+FILTER = Pause
