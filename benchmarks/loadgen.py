@@ -256,10 +256,11 @@ def measure(socketPath, requests, concurrency, warmup, runs, duration=None,
     An unrecorded warm-up of C{warmup} seconds, then C{runs} recorded runs.
 
     @return: the list of the runs' summaries; with C{pid}, each also has
-        the server's C{cpuMsPerMessage} and memory after the run.
+        the server's C{cpuMsPerMessage} and memory after the run; the first
+        has C{warmupReplies} (code → count of the warm-up).
     """
-    if warmup:
-        runLoad(socketPath, requests, concurrency, duration=warmup)
+    warmupReplies = (runLoad(socketPath, requests, concurrency,
+                             duration=warmup)["replies"] if warmup else {})
     results = []
     for _ in range(runs):
         cpuBefore = processCpuSeconds(pid) if pid else None
@@ -271,6 +272,8 @@ def measure(socketPath, requests, concurrency, warmup, runs, duration=None,
                                          if result["messages"] else None)
             result.update(processMemory(pid))
         results.append(result)
+    if results:
+        results[0]["warmupReplies"] = warmupReplies
     return results
 
 

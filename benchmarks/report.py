@@ -8,7 +8,7 @@ message, RSS is read from C{/proc/PID/status} after the last run.
 
 import statistics
 
-from benchmarks.fixtures import KINDS
+from benchmarks.fixtures import COPIES, KINDS, RECIPIENTS
 
 FIXTURE_NAMES = {"small": "small 2 KB", "100k": "100 KB", "5m": "5 MB"}
 NOISE_CORES = 0.25
@@ -184,7 +184,8 @@ def ratioTable(results, cells):
 
 def extraTable(results, cells):
     rows = ["| system | server | fixture | concurrency | msg/s (min–max) "
-            "| p50 / p99 ms | replies |", "|---|---|---|---:|---:|---:|---|"]
+            "| p50 / p99 ms | pyfilter / reference | RSS MiB after (peak) "
+            "| replies |", "|---|---|---|---:|---:|---:|---:|---:|---|"]
     for c in results["cells"]:
         if c["concurrency"] in (1, 64):
             continue
@@ -192,15 +193,23 @@ def extraTable(results, cells):
         if s is None:
             rows.append(f"| {c['system']} | {c['server']} | "
                         f"{FIXTURE_NAMES[c['fixture']]} | {c['concurrency']} "
-                        f"| {_statusText(c)} | | |")
+                        f"| {_statusText(c)} | | | | |")
             continue
         replies = ", ".join(f"{k} × {v}" for k, v in sorted(
             s["replies"].items()))
         if s["errors"]:
             replies += f"; **{s['errors']} errors**"
+        ratio = None
+        if c["server"] == "pyfilter":
+            ratio = _ratio(s, _summaryAt(cells, c["system"], "reference",
+                                         c["fixture"], c["concurrency"]))
+        memory = "–" if s["rss"] is None else (
+            f"{number(s['rss'], 1)} ({number(s['hwm'], 1)})")
         rows.append(f"| {c['system']} | {c['server']} | "
                     f"{FIXTURE_NAMES[c['fixture']]} | {c['concurrency']} | "
-                    f"{rateText(s)} | {latencyText(s)} | {replies} |")
+                    f"{rateText(s)} | {latencyText(s)} | "
+                    f"{'–' if ratio is None else number(ratio, 2) + '×'} | "
+                    f"{memory} | {replies} |")
     return rows
 
 
@@ -270,6 +279,93 @@ def p99Target(cells):
             yield system, _statusText(cell), None
         else:
             yield system, f"p99 {number(s['p99'])} ms", s["p99"] <= 15
+
+
+def referenceRatioTarget(description, system, fixture, concurrency,
+                         factor):
+    """
+    Register "C{system} ≥ C{factor}× the reference" at one cell.
+    """
+    def check(cells):
+        yield _ratioLine(f"c={concurrency}", [(fixture, *_compare(
+            _summaryAt(cells, system, "pyfilter", fixture, concurrency),
+            _summaryAt(cells, system, "reference", fixture, concurrency)))],
+            factor)
+    target(description)(check)
+
+
+for _store, _factor in (("embedded", 3), ("PostgreSQL", 2)):
+    for _filter in ("greylist", "ratelimit"):
+        referenceRatioTarget(
+            f"{_filter} ({_store}) ≥ {_factor}× the reference, same store",
+            f"{_filter} ({_store})", "small", 64, _factor)
+for _filter in ("whitelist_dnswl", "spfcheck", "dialback"):
+    referenceRatioTarget(f"{_filter} ≥ 5× the reference, same loopback DNS",
+                         _filter, "small", 64, 5)
+
+
+@target("no lost updates: the store's rows match the messages (pyfilter)")
+def storeTarget(cells):
+    for (system, server, fixture, concurrency), cell in cells.items():
+        counts = cell.get("store")
+        if not counts:
+            continue
+        label = f"{system} c={concurrency}"
+        if system.startswith("ratelimit"):
+            yield (label, f"rate counters sum {counts['ratelimitSum']:,}, "
+                   f"messages answered {counts['received']:,}",
+                   counts["ratelimitSum"] == counts["received"])
+        elif system.startswith("greylist"):
+            expected = COPIES * len(RECIPIENTS)
+            yield (label, f"{counts['greylistPassed']} passed triplets of "
+                   f"{expected} distinct", counts["greylistPassed"] == expected)
+
+
+#: (system, smaller fixture, larger fixture) whose peak RSS must not grow.
+RSS_BY_SIZE = (("clamav", "100k", "5m"),
+               ("clamav (scan_mode path)", "100k", "5m"),
+               ("spamassassin", "small", "100k"))
+
+
+@target("pyfilter's RSS does not grow with message size (peak ≤ +10 %)")
+def rssBySizeTarget(cells):
+    for system, small, large in RSS_BY_SIZE:
+        for concurrency in (1, 16):
+            before = _summaryAt(cells, system, "pyfilter", small, concurrency)
+            after = _summaryAt(cells, system, "pyfilter", large, concurrency)
+            if before is None or after is None:
+                continue
+            growth = after["hwm"] / before["hwm"] - 1
+            yield (f"{system} c={concurrency}",
+                   f"peak {number(before['hwm'], 1)} MiB at "
+                   f"{FIXTURE_NAMES[small]} → {number(after['hwm'], 1)} MiB "
+                   f"at {FIXTURE_NAMES[large]} ({growth * 100:+.1f} %)",
+                   growth <= 0.10)
+
+
+#: The silent-DNS cells' configured bound (dns_timeout, query_timeout and
+#: dialback's deadline are 2 s) and the allowance on top of it.
+SILENT_DNS_BOUND_SECONDS = 2.0
+SILENT_DNS_ALLOWANCE_SECONDS = 0.5
+
+
+@target(f"p99 bounded by the {SILENT_DNS_BOUND_SECONDS:.0f} s timeout when "
+        f"the DNS server stops answering (≤ "
+        f"{SILENT_DNS_BOUND_SECONDS + SILENT_DNS_ALLOWANCE_SECONDS} s)")
+def silentDnsTarget(cells):
+    for (system, server, fixture, concurrency), cell in cells.items():
+        if "(silent DNS)" not in system:
+            continue
+        s = summarize(cell)
+        if s is None:
+            yield f"{system} c={concurrency}", _statusText(cell), None
+            continue
+        replies = ", ".join(f"{k} × {v}" for k, v in sorted(
+            s["replies"].items()))
+        yield (f"{system} c={concurrency}",
+               f"p50 {number(s['p50'])} ms, p99 {number(s['p99'])} ms "
+               f"({replies})", s["p99"] <= 1000 * (
+                   SILENT_DNS_BOUND_SECONDS + SILENT_DNS_ALLOWANCE_SECONDS))
 
 
 def _referenceRatioLines(cells, fixture, factor):
@@ -355,6 +451,27 @@ def noiseLines(results):
     return lines
 
 
+def additionLines(results):
+    """
+    The rows measured later than the main run (C{run.py --only}).
+    """
+    lines = []
+    for addition in results.get("additions", ()):
+        method = addition["method"]
+        lines.append(
+            f"- Added {addition['date']} ({addition['mode']} mode: "
+            f"{method['warmup']} s warm-up, {method['runs']} run(s) of "
+            f"{method['duration']} s; {addition['minutes']} minutes), "
+            f"load average before "
+            f"{', '.join(f'{x:.2f}' for x in addition['machine']['loadAverageBefore'])}: "
+            + ", ".join(addition["systems"]) + ".")
+    if lines:
+        lines = ["Rows measured later with `run.py --only` and merged into "
+                 "these results (the other rows are from the run above):",
+                 "", *lines, ""]
+    return lines
+
+
 def write(results, path):
     cells = index(results)
     method = results["method"]
@@ -367,7 +484,7 @@ def write(results, path):
         f"{results.get('minutes', '?')} minutes), written by "
         "`benchmarks/run.py`; see `benchmarks/README.md` for the method and "
         "how to re-run. Compare ratios within this one run, not absolute "
-        "figures across machines.", "",
+        "figures across machines.", "", *additionLines(results),
         "## Machine", "",
         f"- CPU: {machine['cpu']}, {machine['cores']} cores; "
         f"{machine['memoryGiB']} GiB RAM; {machine['os']}, Linux "

@@ -22,13 +22,13 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
         __file__))))
 
-from benchmarks import fixtures, report  # noqa: E402
+from benchmarks import environments, fixtures, report  # noqa: E402
 from benchmarks.courierroot import CourierRoot  # noqa: E402
 from benchmarks.daemon import DaemonError  # noqa: E402
 from benchmarks.servers import (  # noqa: E402
@@ -47,6 +47,10 @@ class System:
     @ivar servers: which servers run it.
     @ivar concurrencies: client counts of every cell.
     @ivar extraCells: further (server, fixture, concurrency) cells.
+    @ivar environment: the services it needs (L{environments}); its
+        placeholders are filled into C{modules} per cell.
+    @ivar pyfilterArgs: pyfilter's extra arguments (set per cell from the
+        environment).
     """
     name: str
     chain: str
@@ -55,7 +59,37 @@ class System:
     servers: tuple = ("reference", "pyfilter")
     concurrencies: tuple = (1, 64)
     extraCells: tuple = (("pyfilter", "small", 32),)
+    environment: environments.Environment = environments.Environment()
+    pyfilterArgs: tuple = ()
 
+    @property
+    def loopback(self):
+        return isinstance(self.environment, environments.LoopbackDNS)
+
+
+#: The state filters (issue 5): greylist_time 0 so that every triplet
+#: passes once seen (the warm-up's first messages get 451); a rate limit
+#: that is never reached within a long interval.
+GREYLIST = "[greylist.py]\ngreylist_time = 0\n{ttldb}"
+RATELIMIT = ("[ratelimit.py]\nmax_connections = 100000000\n"
+             "interval = 1440\n{ttldb}")
+STATE = dict(fixtures=("small",), concurrencies=(1, 64), extraCells=())
+#: The service filters (issue 6), against one clamd and one spamd.
+CLAMAV = ("[clamav.py]\nlocal_socket = {clamdSocket}\n"
+          "max_connections = 16\n")
+SERVICE = dict(concurrencies=(1, 16), extraCells=())
+#: The DNS filters (issue 8), in the loopback namespace; the dialback
+#: target is tests.smtpserver on 127.0.0.1:25.
+DNSWL = "[whitelist_dnswl.py]\ndnswl_zone = ['dnswl.example']\n"
+DNS_TIMEOUTS = ("[whitelist_dnswl.py]\ndnswl_zone = ['dnswl.example']\n"
+                "dns_timeout = 2\n[spfcheck.py]\ndns_timeout = 2\n"
+                "query_timeout = 2\n[dialback.py]\ndns_timeout = 2\n"
+                "deadline = 2\n{ttldb}")
+DNS = dict(fixtures=("small",), concurrencies=(1, 64), extraCells=(),
+           environment=environments.LoopbackDNS())
+SILENT_DNS = dict(fixtures=("small",), concurrencies=(64,), extraCells=(),
+                  servers=("pyfilter",),
+                  environment=environments.LoopbackDNS(silent=True))
 
 BARE = System("bare Twisted", "", servers=("bare Twisted",), extraCells=())
 SYSTEMS = (
@@ -65,6 +99,31 @@ SYSTEMS = (
     System("attachments + deliveredto", "attachments\ndeliveredto\n"),
     System("noduplicates", "noduplicates\n"),
     System("whitelist_relayclients", "whitelist_relayclients\n"),
+    System("greylist (embedded)", "greylist\n", GREYLIST,
+           environment=environments.Embedded(), **STATE),
+    System("ratelimit (embedded)", "ratelimit\n", RATELIMIT,
+           environment=environments.Embedded(), **STATE),
+    System("greylist (PostgreSQL)", "greylist\n", GREYLIST,
+           environment=environments.Postgres(), **STATE),
+    System("ratelimit (PostgreSQL)", "ratelimit\n", RATELIMIT,
+           environment=environments.Postgres(), **STATE),
+    System("clamav", "clamav\n", CLAMAV, fixtures=("100k", "5m"),
+           environment=environments.Clamd(), **SERVICE),
+    System("clamav (scan_mode path)", "clamav\n",
+           CLAMAV + "scan_mode = 'path'\n", fixtures=("100k", "5m"),
+           servers=("pyfilter",), environment=environments.Clamd(),
+           **SERVICE),
+    System("spamassassin", "spamassassin\n", fixtures=("small", "100k"),
+           environment=environments.Spamd(), **SERVICE),
+    System("whitelist_dnswl", "whitelist_dnswl\n", DNSWL, **DNS),
+    System("spfcheck", "spfcheck\n", **DNS),
+    System("dialback", "dialback\n", "{ttldb}", **DNS),
+    System("whitelist_dnswl (silent DNS)", "whitelist_dnswl\n",
+           DNS_TIMEOUTS, **SILENT_DNS),
+    System("spfcheck (silent DNS)", "spfcheck\n", DNS_TIMEOUTS,
+           **SILENT_DNS),
+    System("dialback (silent DNS)", "dialback\n", DNS_TIMEOUTS,
+           **SILENT_DNS),
 )
 
 #: The memory run: pyfilter's chain and the message counts RSS is read at.
@@ -104,6 +163,7 @@ class Cell:
     quietWaitSeconds: float = 0.0
     attempts: list = None
     runs: list = field(default_factory=list)
+    store: dict = None
 
 
 def cellsOf(system):
@@ -204,9 +264,14 @@ def runCell(server, system, fixture, concurrency, requests, mode, logDir,
         cell.status, cell.reason = "n/a", reason
         return cell
     cell.quietWaitSeconds = quietWait()
+    environment = system.environment
+    system = replace(system, pyfilterArgs=environment.pyfilterArgs,
+                     modules=system.modules.format(
+                         **environment.values(server.name)))
     snapshot = usageSnapshot()
     _measureCell(cell, server, system, requests, mode, logDir)
     cell.foreignCores = foreignCoresSince(snapshot)
+    cell.store = environment.afterCell(server.name, server, cell)
     return cell
 
 
@@ -272,6 +337,84 @@ def machine():
             "loadAverageBefore": os.getloadavg()}
 
 
+def measureSystems(systems, servers, requests, mode, logDir, work):
+    """
+    Every cell of C{systems}, each system with its services running; noisy
+    cells measured once more at the end.
+
+    @return: C{[(system, cell)]}
+    """
+    quietWait = QuietWait(mode.quietWaitPerCell, mode.quietWaitTotal)
+    measured = []
+
+    def measure(system, serverName, fixture, concurrency):
+        return runCell(servers[serverName], system, fixture, concurrency,
+                       requests[fixture], mode, logDir, quietWait)
+
+    for system in systems:
+        system.environment.start(work)
+        try:
+            for serverName, fixture, concurrency in cellsOf(system):
+                cell = measure(system, serverName, fixture, concurrency)
+                measured.append((system, cell))
+                print(report.cellLine(cell), flush=True)
+        finally:
+            system.environment.stop()
+    for system in systems:
+        noisy = [(position, cell) for position, (owner, cell)
+                 in enumerate(measured) if owner is system
+                 and (cell.foreignCores or 0) > report.NOISE_CORES]
+        if not noisy:
+            continue
+        system.environment.start(work)
+        try:
+            for position, cell in noisy:
+                retry = measure(system, cell.server, cell.fixture,
+                                cell.concurrency)
+                print("re-measured (noisy):", report.cellLine(retry),
+                      flush=True)
+                quieter = min((cell, retry), key=lambda c: c.foreignCores or 0)
+                quieter.attempts = [c.foreignCores for c in (cell, retry)]
+                measured[position] = (system, quieter)
+        finally:
+            system.environment.stop()
+    return measured
+
+
+def merge(saved, results, systems):
+    """
+    The saved results with the cells of C{systems} replaced by (or added
+    from) C{results}; the addition is noted in C{saved["additions"]}.
+    """
+    names = {system.name for system in systems}
+    saved["cells"] = ([c for c in saved["cells"] if c["system"] not in names]
+                      + results["cells"])
+    if "memory" in results:
+        saved["memory"] = results["memory"]
+    saved.setdefault("additions", []).append(
+        {key: results[key] for key in ("date", "mode", "method", "minutes",
+                                       "machine")}
+        | {"systems": sorted(names)})
+    return saved
+
+
+def loopbackRunner(args, work, pyfilterVenv, referenceVenv, systems):
+    """
+    This runner again, for C{systems}, inside the loopback namespace.
+    """
+    argv = [sys.executable, os.path.abspath(__file__), "--no-install",
+            "--work", work, "--pyfilter-venv", pyfilterVenv,
+            "--reference-venv", referenceVenv, "--output",
+            os.path.abspath(args.output)]
+    if args.quick:
+        argv.append("--quick")
+    for system in systems:
+        argv += ["--only", system.name]
+    subprocess.run(environments.namespaceCommand(argv), check=True,
+                   env=dict(os.environ,
+                            **{environments.NAMESPACE_MARKER: "1"}))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -280,7 +423,8 @@ def main(argv=None):
     parser.add_argument("--pyfilter-venv")
     parser.add_argument("--reference-venv")
     parser.add_argument("--only", action="append", default=[],
-                        help="run only systems whose name contains this")
+                        help="run only systems whose name contains this, "
+                        "merging them into the saved results")
     parser.add_argument("--no-install", action="store_true",
                         help="use the venvs as they are")
     parser.add_argument("--report", metavar="RESULTS_JSON",
@@ -297,6 +441,9 @@ def main(argv=None):
     mode = QUICK if args.quick else FULL
     logDir = os.path.join(work, "logs")
     os.makedirs(logDir, exist_ok=True)
+    insideNamespace = os.environ.get(environments.NAMESPACE_MARKER) == "1"
+    if insideNamespace:
+        environments.enterLoopbackNamespace(work)
     root = CourierRoot(work)
     root.build()
     pyfilterVenv = args.pyfilter_venv or os.path.join(work, "venv-pyfilter")
@@ -309,6 +456,11 @@ def main(argv=None):
         pyfilter.install()
     servers = {s.name: s for s in (BareTwisted(root, logDir, pyfilterVenv),
                                    reference, pyfilter)}
+    systems = [s for s in SYSTEMS
+               if not args.only or any(o in s.name for o in args.only)]
+    loopback = [s for s in systems if s.loopback]
+    if not insideNamespace:
+        systems = [s for s in systems if not s.loopback]
     print("generating fixtures ...", flush=True)
     requests = fixtures.buildFixtures(work)
 
@@ -324,36 +476,23 @@ def main(argv=None):
                          for kind, pairs in requests.items()},
     }
     began = time.monotonic()
-    systems = [s for s in SYSTEMS
-               if not args.only or any(o in s.name for o in args.only)]
-    quietWait = QuietWait(mode.quietWaitPerCell, mode.quietWaitTotal)
-    measured = []
-    for system in systems:
-        for serverName, fixture, concurrency in cellsOf(system):
-            cell = runCell(servers[serverName], system, fixture, concurrency,
-                           requests[fixture], mode, logDir, quietWait)
-            measured.append((system, cell))
-            print(report.cellLine(cell), flush=True)
-    for position, (system, cell) in enumerate(measured):
-        if (cell.foreignCores or 0) <= report.NOISE_CORES:
-            continue
-        retry = runCell(servers[cell.server], system, cell.fixture,
-                        cell.concurrency, requests[cell.fixture], mode,
-                        logDir, quietWait)
-        print("re-measured (noisy):", report.cellLine(retry), flush=True)
-        quieter = min((cell, retry), key=lambda c: c.foreignCores or 0)
-        quieter.attempts = [c.foreignCores for c in (cell, retry)]
-        measured[position] = (system, quieter)
+    measured = measureSystems(systems, servers, requests, mode, logDir, work)
     results["cells"] = [asdict(cell) for _, cell in measured]
-    print("memory run ...", flush=True)
-    results["memory"] = memoryRun(pyfilter, requests["small"], mode)
+    if not args.only or MEMORY_SYSTEM in systems:
+        print("memory run ...", flush=True)
+        results["memory"] = memoryRun(pyfilter, requests["small"], mode)
     results["minutes"] = round((time.monotonic() - began) / 60, 1)
     results["machine"]["loadAverageAfter"] = os.getloadavg()
     saved = os.path.join(work, "results.json")
+    if args.only and os.path.exists(saved):
+        with open(saved) as f:
+            results = merge(json.load(f), results, systems)
     with open(saved, "w") as f:
         json.dump(results, f, indent=1)
     report.write(results, args.output)
     print(f"results: {saved}\nreport: {args.output}")
+    if loopback and not insideNamespace:
+        loopbackRunner(args, work, pyfilterVenv, referenceVenv, loopback)
 
 
 if __name__ == "__main__":

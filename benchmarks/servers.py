@@ -24,6 +24,10 @@ BENCHMARKS = os.path.dirname(os.path.abspath(__file__))
 REPOSITORY = os.path.dirname(BENCHMARKS)
 SYSTEM_PYTHON = "/usr/bin/python3"
 REFERENCE_PACKAGE = "courier-pythonfilter==3.0.6"
+#: What the reference's filters import: the PostgreSQL TtlDb, clamav,
+#: dialback and spfcheck.
+REFERENCE_EXTRAS = {"psycopg2": "psycopg2-binary", "pyclamd": "pyclamd",
+                    "DNS": "py3dns", "spf": "pyspf"}
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -112,6 +116,13 @@ class Reference(_Server):
             subprocess.run([os.path.join(self.venv, "bin", "pip"), "install",
                             "--quiet", "--use-pep517", REFERENCE_PACKAGE],
                            check=True)
+        python = os.path.join(self.venv, "bin", "python")
+        missing = [package for module, package in REFERENCE_EXTRAS.items()
+                   if subprocess.run([python, "-c", f"import {module}"],
+                                     capture_output=True).returncode]
+        if missing:
+            subprocess.run([os.path.join(self.venv, "bin", "pip"), "install",
+                            "--quiet", *missing], check=True)
 
     def unavailable(self, system):
         missing = [name for name in chainNames(system.chain)
@@ -189,4 +200,5 @@ class Pyfilter(_Server):
              "--courier-sysconf", self.root.sysconfdir,
              "--socket", self.root.socketPath("pyfilter"),
              "--state-dir", self.stateDir,
-             "--courier-spool", self.root.localstatedir], "pyfilter")
+             "--courier-spool", self.root.localstatedir,
+             *system.pyfilterArgs], "pyfilter")

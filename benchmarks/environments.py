@@ -1,0 +1,254 @@
+"""
+The services a benchmark system needs besides the filter daemons, started
+once for the system and shared by both daemons (the same backend for the
+reference and pyfilter):
+
+  - L{Embedded}: no service; the reference's dbm TtlDb in a fresh directory
+    per cell, pyfilter's SQLite store in its (fresh) state directory;
+  - L{Postgres}: one PostgreSQL server (C{tests.postgres}), a new database
+    per cell;
+  - L{Clamd}: one clamd (C{tests.services}) on a UNIX socket;
+  - L{Spamd}: one spamd (C{tests.services}) on 127.0.0.1:783, where the
+    reference's C{spamc} looks for it;
+  - L{LoopbackDNS}: C{tests.dnsserver} on 127.0.0.1:53 (answering, or
+    C{silent}) and C{tests.smtpserver} on 127.0.0.1:25, inside the private
+    network and mount namespace L{enterLoopbackNamespace} sets up.
+
+The services run from the test suite's helpers through C{service_host.py}
+(on the interpreter that has Twisted).  A system's modules text may name C{{placeholders}}; L{Environment.values}
+gives them per server and cell.  L{Environment.afterCell} may count what
+the store holds after a cell (the lost-update check).
+"""
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+
+from benchmarks.servers import BENCHMARKS, REPOSITORY
+
+#: The interpreter the test helpers (Twisted) run on.
+HELPER_PYTHON = "/opt/pyfilter-dev/bin/python"
+
+
+class HostedService:
+    """
+    A service run by C{service_host.py}; C{info} describes it.
+    """
+
+    def __init__(self, kind, parent):
+        self.process = subprocess.Popen(
+            [HELPER_PYTHON, os.path.join(BENCHMARKS, "service_host.py"),
+             kind, parent], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True)
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(30)
+            raise RuntimeError(f"{kind} did not start")
+        self.info = json.loads(line)
+
+    def stop(self):
+        self.process.stdin.close()
+        self.process.wait(60)
+
+
+class Environment:
+    """
+    No service: nothing to start, no placeholders, no check.
+    """
+
+    #: pyfilter's extra command-line arguments.
+    pyfilterArgs = ()
+
+    def start(self, work):
+        self.work = work
+
+    def stop(self):
+        pass
+
+    def values(self, serverName):
+        """
+        The placeholders of the modules text for the next cell.
+        """
+        return {}
+
+    def afterCell(self, serverName, server, cell):
+        """
+        A dict describing the store's content after C{cell}, or None.
+        """
+        return None
+
+
+def receivedCount(cell):
+    """
+    Replies the daemon gave during C{cell}, warm-up included.
+    """
+    total = 0
+    for run in cell.runs:
+        for replies in (run["replies"], run.get("warmupReplies", {})):
+            total += sum(replies.values())
+    return total
+
+
+class Embedded(Environment):
+    """
+    The embedded stores: the reference's dbm files, pyfilter's SQLite.
+    """
+
+    def values(self, serverName):
+        directory = os.path.join(self.work, "reference-ttldb")
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory)
+        return {"ttldb": f"[ttldb]\ntype = 'dbm'\ndir = {directory!r}\n"}
+
+    def afterCell(self, serverName, server, cell):
+        if serverName != "pyfilter" or cell.status != "ok":
+            return None
+        path = os.path.join(server.stateDir, "state.sqlite")
+        with sqlite3.connect(path) as connection:
+            return _counts(cell, lambda sql: connection.execute(sql).fetchall(),
+                           "counters", "state")
+
+
+def _counts(cell, query, counters, state):
+    """
+    The rate counters' sum against the messages received, and the number
+    of greylist entries that passed.
+    """
+    total, = query(f"SELECT COALESCE(SUM(count), 0) FROM {counters} "
+                   "WHERE name = 'ratelimit'")[0]
+    passed, = query(f"SELECT COUNT(*) FROM {state} "
+                    "WHERE name = 'greylist_Passed'")[0]
+    return {"received": receivedCount(cell), "ratelimitSum": int(total),
+            "greylistPassed": int(passed)}
+
+
+class Postgres(Environment):
+    """
+    One PostgreSQL server on a UNIX socket; a new database per cell.
+    """
+
+    def start(self, work):
+        Environment.start(self, work)
+        self.service = HostedService("postgres", work)
+        self.databases = 0
+
+    def stop(self):
+        self.service.stop()
+
+    def _run(self, program, *args):
+        info = self.service.info
+        return subprocess.run(
+            info["asUser"] + [os.path.join(info["bin"], program), "-h",
+                              info["host"], "-U", info["user"], *args],
+            check=True, capture_output=True, text=True, timeout=60).stdout
+
+    def values(self, serverName):
+        self.databases += 1
+        self.database = f"bench{self.databases}"
+        self._run("createdb", self.database)
+        info = self.service.info
+        # The reference's psycopg2 TtlDb needs a port (the socket's name).
+        return {"ttldb": "[ttldb]\ntype = 'psycopg2'\nport = 5432\n"
+                f"host = {info['host']!r}\ndb = {self.database!r}\n"
+                f"user = {info['user']!r}\npassword = ''\n"}
+
+    def afterCell(self, serverName, server, cell):
+        if serverName != "pyfilter" or cell.status != "ok":
+            return None
+
+        def query(sql):
+            return [tuple(line.split("|")) for line in self._run(
+                "psql", "-At", "-d", self.database, "-c", sql).split()]
+        return _counts(cell, query, "pyfilter_counters", "pyfilter_state")
+
+
+class Clamd(Environment):
+    """
+    One clamd with the project's test signature.
+    """
+
+    def start(self, work):
+        Environment.start(self, work)
+        self.service = HostedService("clamd", work)
+
+    def stop(self):
+        self.service.stop()
+
+    def values(self, serverName):
+        return {"clamdSocket": repr(self.service.info["socket"])}
+
+
+class Spamd(Environment):
+    """
+    One spamd on 127.0.0.1:783 (spamc's default).
+    """
+
+    def start(self, work):
+        Environment.start(self, work)
+        self.service = HostedService("spamd", work)
+
+    def stop(self):
+        self.service.stop()
+
+
+class LoopbackDNS(Embedded):
+    """
+    The fixture names' DNS server on 127.0.0.1:53 and a call-out SMTP
+    target on 127.0.0.1:25; only inside the loopback namespace.
+    """
+
+    pyfilterArgs = ("--resolver", "127.0.0.1:53")
+
+    def __init__(self, silent=False):
+        self.silent = silent
+
+    def start(self, work):
+        Embedded.start(self, work)
+        if os.environ.get(NAMESPACE_MARKER) != "1":
+            raise RuntimeError("the DNS systems run only inside the "
+                               "loopback namespace")
+        self.processes = []
+        dns = ["-m", "tests.dnsserver", "--port", "53"]
+        smtp = ["-m", "tests.smtpserver", "--port", "25", "--interface",
+                "127.0.0.1"]
+        for argv in (dns + (["--silent"] if self.silent else []), smtp):
+            process = subprocess.Popen(
+                [HELPER_PYTHON, *argv], cwd=REPOSITORY, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL)
+            self.processes.append(process)
+            process.stdout.readline()
+
+    def stop(self):
+        for process in self.processes:
+            process.terminate()
+            process.wait(10)
+
+    afterCell = Environment.afterCell
+
+
+#: Set in the environment of a runner already inside the namespace.
+NAMESPACE_MARKER = "PYFILTER_BENCH_LOOPBACK_NAMESPACE"
+
+
+def namespaceCommand(argv):
+    """
+    The command that runs C{argv} (a runner) in a private network and mount
+    namespace: only a loopback interface, and a resolv.conf naming
+    127.0.0.1 bound over /etc/resolv.conf for that namespace only.
+    """
+    return ["unshare", "--mount", "--net", "--", *argv]
+
+
+def enterLoopbackNamespace(work):
+    """
+    Inside the fresh namespace: bring up lo and bind the resolv.conf.
+    """
+    resolvConf = os.path.join(work, "resolv.conf")
+    with open(resolvConf, "w") as f:
+        f.write("nameserver 127.0.0.1\noptions timeout:2 attempts:1\n")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    subprocess.run(["mount", "--bind", resolvConf, "/etc/resolv.conf"],
+                   check=True)
