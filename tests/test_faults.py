@@ -225,6 +225,20 @@ class ConnectionFaultTests(FaultCase):
                          BLOCKED)
         self.assertEqual(daemon.stop(), 0)
 
+    def test_socketRefusesAfterStop(self):
+        """After a stop the socket path is left refusing connections, so
+        that Courier answers 432 (a socket path that is gone makes Courier
+        accept mail unfiltered)."""
+        daemon = self.daemon("attachments\n")
+        self.assertEqual(daemon.stop(), 0)
+        with socket.socket(socket.AF_UNIX) as s:
+            self.assertRaises(ConnectionRefusedError, s.connect,
+                              daemon.socketPath)
+
+    test_socketRefusesAfterStop.todo = (
+        "FilterService.stopService removes the socket: while courierfilter "
+        "is stopped Courier delivers mail unfiltered")
+
     def test_eofWithManyInFlight(self):
         """Closing stdin with 40 messages in flight: each is answered."""
         daemon = self.daemon("slowfilter\n", "[slowfilter.py]\ndelay = 1\n")
