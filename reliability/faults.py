@@ -4,17 +4,19 @@ loopback while a fault is applied mid-run; for each fault the counts of
 messages sent, accepted, temp-failed, rejected, delivered, lost and
 delivered unfiltered against policy.
 
-Policy: the chain refuses attachments named ``*.exe``.  Half the messages
-carry ``evil.exe`` (each must be rejected or temp-failed: a delivery is
-*unfiltered*), half are clean (each accepted one must be delivered: one
-that is not is *lost*).  A temp-fail is fine, the client retries.
+Policy: the chain refuses attachments named ``*.exe`` (the clamd cell:
+clamd's test virus).  Half the messages violate it (each must be rejected
+or temp-failed: a delivery is *unfiltered*), half are clean (each accepted
+one must be delivered: one that is not is *lost*).  A temp-fail is fine,
+the client retries.
 
     python -m reliability.faults [--messages 300] [--clients 4]
         [--cell NAME ...] [--write RELIABILITY.md]
 
 needs root and Courier (tests/courier.py installs and starts it); prints
-one JSON object per cell and, with --write, replaces the table between the
-markers in RELIABILITY.md.
+one JSON object per cell and, with --write, records them in
+reliability/faults.json (cells not run keep their last counts) and
+replaces the table between the markers in RELIABILITY.md.
 """
 
 import argparse
@@ -23,19 +25,32 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
+from email.message import EmailMessage
 
-from tests import courier
+from tests import courier, services
 
 CHAIN = "attachments\n"
+OUTAGE_SECONDS = 5
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPIENT = "alice@" + courier.DOMAIN
 SENDER = "client@sender.example"
 DELIVERY_WAIT = 60
+#: Every cell's last counts, from which the table is written.
+RECORD = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      "faults.json")
 MARKERS = ("<!-- fault-matrix -->", "<!-- /fault-matrix -->")
 
 
-def killFilter():
+def waitForFilter():
+    courier.waitFor(lambda: courier.socketAnswers(courier.SOCKET), 20,
+                    "pyfilter to answer again")
+
+
+def killFilter(cell):
     """SIGKILL every pyfilter process serving Courier, then have
     courierfilter start it again (it does not restart a dead filter)."""
     for pid in courier.filterPids():
@@ -43,27 +58,125 @@ def killFilter():
     time.sleep(1.0)
     courier.stopCourierfilter()
     courier.startCourierfilter()
-    courier.waitFor(lambda: courier.socketAnswers(courier.SOCKET), 20,
-                    "pyfilter to answer again")
+    waitForFilter()
 
 
-def stopFilters():
+def stopFilters(cell):
     """courierfilter stop (stdin EOF to pyfilter) with messages in flight,
     then start."""
     courier.stopCourierfilter()
     time.sleep(1.0)
     courier.startCourierfilter()
-    courier.waitFor(lambda: courier.socketAnswers(courier.SOCKET), 20,
-                    "pyfilter to answer again")
+    waitForFilter()
 
 
-#: name → (what it does, the fault, or None for the baseline).
+def clamdDown(cell):
+    """clamd stopped for a few seconds mid-run, then started again."""
+    cell.clamd.pause()
+    time.sleep(OUTAGE_SECONDS)
+    cell.clamd.start()
+
+
+def dnsDown(cell):
+    """The DNS server replaced by one that never answers for a few
+    seconds mid-run, then back."""
+    cell.dns.restart(silent=True)
+    time.sleep(OUTAGE_SECONDS)
+    cell.dns.restart(silent=False)
+
+
+def attachmentMessage(subject, evil):
+    return courier.makeMessage(SENDER, RECIPIENT, subject=subject,
+                               attachment="evil.exe" if evil else None)
+
+
+def virusMessage(subject, evil):
+    """A message whose body is clamd's test signature when C{evil}."""
+    message = EmailMessage()
+    message["From"] = SENDER
+    message["To"] = RECIPIENT
+    message["Subject"] = subject
+    if evil:
+        with open(services.SIGNED_FILE) as f:
+            message.set_content(f.read())
+    else:
+        message.set_content("Nothing to see.\n")
+    return message.as_bytes()
+
+
+class Fault:
+    """
+    One row of the matrix: what it does, the fault applied mid-run
+    (C{strike(cell)}, C{None} for the baseline), the message maker giving
+    clean or policy-violating messages, the chain, and either the modules
+    text or C{service(cell)} starting a service and returning the modules
+    text, extra daemon arguments and a function stopping the service.
+    """
+
+    def __init__(self, description, strike, makeMessage=attachmentMessage,
+                 chain=CHAIN, modules="", service=None):
+        self.description = description
+        self.strike = strike
+        self.makeMessage = makeMessage
+        self.chain = chain
+        self.modules = modules
+        self.service = service
+
+
+def clamdService(cell):
+    """Start a clamd for the cell; return the modules text using it and
+    what stops it."""
+    cell.clamd = services.Clamd(parent=courier.STATE)
+    cell.clamd.start()
+    return (f"[clamav.py]\nlocal_socket = {cell.clamd.socketPath!r}\n"
+            f"scan_mode = 'stream'\nclamd_timeout = 5\n", (),
+            cell.clamd.stop)
+
+
+class DNSServerProcess:
+    """tests/dnsserver.py as a process on a fixed loopback port."""
+
+    def __init__(self):
+        self.port = services.freePort()
+        self.process = None
+
+    def restart(self, silent):
+        self.stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.dnsserver", "--port",
+             str(self.port)] + (["--silent"] if silent else []),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+        self.process.stdout.readline()
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+def dnsService(cell):
+    """Start the test DNS server; whitelist_dnswl asks it."""
+    cell.dns = DNSServerProcess()
+    cell.dns.restart(silent=False)
+    return ("[whitelist_dnswl.py]\ndnswl_zone = ['first.dnswl.test']\n"
+            "dns_timeout = 2\n",
+            ("--resolver", f"127.0.0.1:{cell.dns.port}"), cell.dns.stop)
+
+
 FAULTS = {
-    "baseline": ("no fault", None),
-    "sigkill": ("pyfilter SIGKILLed mid-run, courierfilter restarted",
-                killFilter),
-    "courierfilter-stop": ("courierfilter stop with messages in flight, "
-                           "then start", stopFilters),
+    "baseline": Fault("no fault", None),
+    "sigkill": Fault("pyfilter SIGKILLed mid-run, courierfilter restarted",
+                     killFilter),
+    "courierfilter-stop": Fault("courierfilter stop with messages in "
+                                "flight, then start", stopFilters),
+    "clamd-down": Fault(f"clamd stopped {OUTAGE_SECONDS} s mid-run, then "
+                        f"back (policy: the test virus)", clamdDown,
+                        virusMessage, "clamav\n", service=clamdService),
+    "dns-down": Fault(f"DNS server silent {OUTAGE_SECONDS} s mid-run, then "
+                      f"back (whitelist_dnswl before attachments)", dnsDown,
+                      chain="whitelist_dnswl\nattachments\n",
+                      service=dnsService),
 }
 
 
@@ -72,6 +185,7 @@ class Cell:
 
     def __init__(self, name, messages, clients):
         self.name = name
+        self.fault = FAULTS[name]
         self.messages = messages
         self.clients = clients
         self.numbers = itertools.count()
@@ -88,9 +202,7 @@ class Cell:
             if number >= self.messages:
                 return
             evil = number % 2 == 1
-            message = courier.makeMessage(
-                SENDER, RECIPIENT, subject=self.subject(number),
-                attachment="evil.exe" if evil else None)
+            message = self.fault.makeMessage(self.subject(number), evil)
             try:
                 code, _ = courier.send(SENDER, RECIPIENT, message, timeout=60)
             except OSError:
@@ -98,16 +210,16 @@ class Cell:
             with self.lock:
                 self.outcomes.append((number, evil, code))
 
-    def run(self, fault):
+    def run(self):
         threads = [threading.Thread(target=self.client, daemon=True)
                    for _ in range(self.clients)]
         started = time.monotonic()
         for thread in threads:
             thread.start()
-        if fault is not None:
+        if self.fault.strike is not None:
             while len(self.outcomes) < self.messages // 3:
                 time.sleep(0.05)
-            fault()
+            self.fault.strike(self)
         for thread in threads:
             thread.join(600)
         seconds = time.monotonic() - started
@@ -133,7 +245,7 @@ class Cell:
         delivered = self.delivered()
         evil = {n for n, isEvil, _ in self.outcomes if isEvil}
         return {
-            "cell": self.name, "fault": FAULTS[self.name][0],
+            "cell": self.name, "fault": self.fault.description,
             "sent": len(self.outcomes),
             "accepted": sum(200 <= c < 300 for _, _, c in self.outcomes),
             "tempFailed": sum(not 200 <= c < 300 and not 500 <= c < 600
@@ -152,9 +264,16 @@ def runCell(name, messages=300, clients=4):
 
     @return: the cell's counts (see L{Cell.count}).
     """
-    courier.useFilter(CHAIN)
-    courier.clearMailboxes()
-    return Cell(name, messages, clients).run(FAULTS[name][1])
+    cell = Cell(name, messages, clients)
+    fault = cell.fault
+    modules, extraArgs, stopService = fault.service(cell) \
+        if fault.service else (fault.modules, (), lambda: None)
+    try:
+        courier.useFilter(fault.chain, modules, extraArgs)
+        courier.clearMailboxes()
+        return cell.run()
+    finally:
+        stopService()
 
 
 def table(results):
@@ -168,7 +287,26 @@ def table(results):
     return "\n".join(lines)
 
 
+def merge(path, results):
+    """
+    Merge C{results} into the JSON record at C{path} (one entry per cell,
+    in matrix order); return every recorded cell.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            recorded = {r["cell"]: r for r in json.load(f)}
+    except FileNotFoundError:
+        recorded = {}
+    recorded.update((r["cell"], r) for r in results)
+    merged = [recorded[name] for name in FAULTS if name in recorded]
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(merged, f, indent=1)
+        f.write("\n")
+    return merged
+
+
 def writeTable(path, results):
+    """Replace the table between the markers of the file C{path}."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
     start, end = MARKERS
@@ -193,7 +331,7 @@ def main(argv=None):
     finally:
         courier.useFilter(None)
     if args.write:
-        writeTable(args.write, results)
+        writeTable(args.write, merge(RECORD, results))
 
 
 if __name__ == "__main__":
