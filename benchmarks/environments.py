@@ -32,6 +32,42 @@ from benchmarks.servers import BENCHMARKS, REPOSITORY
 HELPER_PYTHON = "/opt/pyfilter-dev/bin/python"
 
 
+def processTable():
+    """
+    C{{pid: (ppid, CPU seconds)}} of every process, the CPU seconds being
+    its own utime+stime plus its reaped children's.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(name)] = (int(fields[1]),
+                            sum(map(int, fields[11:15])) / ticks)
+    return table
+
+
+def treeCpuSeconds(roots):
+    """
+    CPU seconds of the processes C{roots} and all their descendants.
+    """
+    table = processTable()
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, pending = 0.0, [pid for pid in roots if pid in table]
+    while pending:
+        pid = pending.pop()
+        total += table[pid][1]
+        pending += children.get(pid, [])
+    return total
+
+
 class HostedService:
     """
     A service run by C{service_host.py}; C{info} describes it.
@@ -51,6 +87,13 @@ class HostedService:
     def stop(self):
         self.process.stdin.close()
         self.process.wait(60)
+
+    def busySeconds(self):
+        roots = [self.process.pid]
+        if "postmasterPidFile" in self.info:
+            with open(self.info["postmasterPidFile"]) as f:
+                roots.append(int(f.readline()))
+        return treeCpuSeconds(roots)
 
 
 class Environment:
@@ -72,6 +115,13 @@ class Environment:
         The placeholders of the modules text for the next cell.
         """
         return {}
+
+    def busySeconds(self):
+        """
+        CPU time the service's processes used so far (the runner does not
+        count it as other processes' noise).
+        """
+        return 0.0
 
     def afterCell(self, serverName, server, cell):
         """
@@ -137,6 +187,9 @@ class Postgres(Environment):
     def stop(self):
         self.service.stop()
 
+    def busySeconds(self):
+        return self.service.busySeconds()
+
     def _run(self, program, *args):
         info = self.service.info
         return subprocess.run(
@@ -176,6 +229,9 @@ class Clamd(Environment):
     def stop(self):
         self.service.stop()
 
+    def busySeconds(self):
+        return self.service.busySeconds()
+
     def values(self, serverName):
         return {"clamdSocket": repr(self.service.info["socket"])}
 
@@ -191,6 +247,9 @@ class Spamd(Environment):
 
     def stop(self):
         self.service.stop()
+
+    def busySeconds(self):
+        return self.service.busySeconds()
 
 
 class LoopbackDNS(Embedded):
@@ -225,6 +284,9 @@ class LoopbackDNS(Embedded):
         for process in self.processes:
             process.terminate()
             process.wait(10)
+
+    def busySeconds(self):
+        return treeCpuSeconds([process.pid for process in self.processes])
 
     afterCell = Environment.afterCell
 

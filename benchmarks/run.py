@@ -206,25 +206,28 @@ def machineBusySeconds():
             / os.sysconf("SC_CLK_TCK"))
 
 
-def ownBusySeconds():
+def ownBusySeconds(environment):
     """
-    CPU time of this process and its reaped children (daemons, loadgen).
+    CPU time of this process and its reaped children (daemons, loadgen),
+    and of C{environment}'s services.
     """
     return sum(usage.ru_utime + usage.ru_stime for usage in (
         resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN)))
+        resource.getrusage(resource.RUSAGE_CHILDREN))
+    ) + environment.busySeconds()
 
 
-def usageSnapshot():
-    return time.monotonic(), machineBusySeconds(), ownBusySeconds()
+def usageSnapshot(environment):
+    return (time.monotonic(), machineBusySeconds(),
+            ownBusySeconds(environment))
 
 
-def foreignCoresSince(snapshot):
+def foreignCoresSince(snapshot, environment):
     """
     Cores that processes other than ours kept busy since C{snapshot}.
     """
     wall, busy, own = (after - before for after, before in zip(
-        usageSnapshot(), snapshot))
+        usageSnapshot(environment), snapshot))
     return max(0.0, busy - own) / wall
 
 
@@ -240,13 +243,13 @@ class QuietWait:
         self.perCell = perCell
         self.left = total
 
-    def __call__(self):
+    def __call__(self, environment):
         began = time.monotonic()
         limit = min(self.perCell, self.left)
         while time.monotonic() - began < limit:
-            snapshot = usageSnapshot()
+            snapshot = usageSnapshot(environment)
             time.sleep(self.sample)
-            if foreignCoresSince(snapshot) <= self.threshold:
+            if foreignCoresSince(snapshot, environment) <= self.threshold:
                 break
         waited = time.monotonic() - began
         self.left = max(0.0, self.left - waited)
@@ -263,14 +266,14 @@ def runCell(server, system, fixture, concurrency, requests, mode, logDir,
     if reason:
         cell.status, cell.reason = "n/a", reason
         return cell
-    cell.quietWaitSeconds = quietWait()
     environment = system.environment
+    cell.quietWaitSeconds = quietWait(environment)
     system = replace(system, pyfilterArgs=environment.pyfilterArgs,
                      modules=system.modules.format(
                          **environment.values(server.name)))
-    snapshot = usageSnapshot()
+    snapshot = usageSnapshot(environment)
     _measureCell(cell, server, system, requests, mode, logDir)
-    cell.foreignCores = foreignCoresSince(snapshot)
+    cell.foreignCores = foreignCoresSince(snapshot, environment)
     cell.store = environment.afterCell(server.name, server, cell)
     return cell
 

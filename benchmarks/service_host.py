@@ -23,8 +23,10 @@ from tests import postgres, services  # noqa: E402
 def startPostgres(parent):
     server = postgres.PostgresServer()
     server.start()
-    return server.destroy, {"host": server.directory, "bin": server.bin,
-                            "user": server.user, "asUser": server.asUser}
+    return server.destroy, {
+        "host": server.directory, "bin": server.bin, "user": server.user,
+        "asUser": server.asUser,
+        "postmasterPidFile": os.path.join(server.data, "postmaster.pid")}
 
 
 def startClamd(parent):
