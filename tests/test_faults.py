@@ -78,23 +78,23 @@ class HungFilterTests(FaultCase):
         messages are still answered quickly."""
         daemon = self.daemon(
             "attachments\nlegacysleeper\n",
-            "[pyfilter]\nfilter_timeout = 1\nthreads = 2\n"
+            "[pyfilter]\nfilter_timeout = 3\nthreads = 2\n"
             "thread_queue = 2\n")
         first = inParallel(daemon.request, [daemon.copyMessage("a-plain")
                                             for _ in range(6)])
         for reply, seconds in first:
             self.assertTrue(reply.startswith(b"451 "), reply)
-            self.assertLess(seconds, 5)
+            self.assertLess(seconds, 8)
         # Every thread and queue place is now held by a stuck call.
         for _ in range(5):
             started = time.monotonic()
             reply = daemon.request(*daemon.copyMessage("a-plain"))
             self.assertTrue(reply.startswith(b"451 "), reply)
-            self.assertLess(time.monotonic() - started, 0.5)
+            self.assertLess(time.monotonic() - started, 1.5)
             started = time.monotonic()
             self.assertEqual(
                 daemon.request(*daemon.copyMessage("f-attachment")), BLOCKED)
-            self.assertLess(time.monotonic() - started, 0.5)
+            self.assertLess(time.monotonic() - started, 1.5)
 
     def test_stopWithStuckThreads(self):
         """Closing stdin while legacy calls are stuck in their threads
