@@ -4,11 +4,11 @@ loopback while a fault is applied mid-run; for each fault the counts of
 messages sent, accepted, temp-failed, rejected, delivered, lost and
 delivered unfiltered against policy.
 
-Policy: the chain refuses attachments named ``*.exe`` (the clamd cell:
-clamd's test virus).  Half the messages violate it (each must be rejected
-or temp-failed: a delivery is *unfiltered*), half are clean (each accepted
-one must be delivered: one that is not is *lost*).  A temp-fail is fine,
-the client retries.
+Policy: the chain refuses attachments named ``*.exe`` (the clamd and
+spamd cells: clamd's test virus, SpamAssassin's GTUBE).  Half the messages
+violate it (each must be rejected or temp-failed: a delivery is
+*unfiltered*), half are clean (each accepted one must be delivered: one
+that is not is *lost*).  A temp-fail is fine, the client retries.
 
     python -m reliability.faults [--messages 300] [--clients 4]
         [--cell NAME ...] [--write RELIABILITY.md]
@@ -35,6 +35,8 @@ from tests import courier, services
 
 CHAIN = "attachments\n"
 OUTAGE_SECONDS = 5
+GTUBE = ("XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*"
+         "C.34X\n")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPIENT = "alice@" + courier.DOMAIN
 SENDER = "client@sender.example"
@@ -70,11 +72,12 @@ def stopFilters(cell):
     waitForFilter()
 
 
-def clamdDown(cell):
-    """clamd stopped for a few seconds mid-run, then started again."""
-    cell.clamd.pause()
+def serviceDown(cell):
+    """The cell's service (clamd, spamd) stopped for a few seconds
+    mid-run, then started again."""
+    cell.service.pause()
     time.sleep(OUTAGE_SECONDS)
-    cell.clamd.start()
+    cell.service.start()
 
 
 def dnsDown(cell):
@@ -88,6 +91,16 @@ def dnsDown(cell):
 def attachmentMessage(subject, evil):
     return courier.makeMessage(SENDER, RECIPIENT, subject=subject,
                                attachment="evil.exe" if evil else None)
+
+
+def spamMessage(subject, evil):
+    """A message holding SpamAssassin's GTUBE test string when C{evil}."""
+    message = EmailMessage()
+    message["From"] = SENDER
+    message["To"] = RECIPIENT
+    message["Subject"] = subject
+    message.set_content(GTUBE if evil else "Nothing to see.\n")
+    return message.as_bytes()
 
 
 def virusMessage(subject, evil):
@@ -126,11 +139,18 @@ class Fault:
 def clamdService(cell):
     """Start a clamd for the cell; return the modules text using it and
     what stops it."""
-    cell.clamd = services.Clamd(parent=courier.STATE)
-    cell.clamd.start()
-    return (f"[clamav.py]\nlocal_socket = {cell.clamd.socketPath!r}\n"
+    cell.service = services.Clamd(parent=courier.STATE).start()
+    return (f"[clamav.py]\nlocal_socket = {cell.service.socketPath!r}\n"
             f"scan_mode = 'stream'\nclamd_timeout = 5\n", (),
-            cell.clamd.stop)
+            cell.service.stop)
+
+
+def spamdService(cell):
+    """Start a spamd for the cell; return the modules text using it and
+    what stops it."""
+    cell.service = services.Spamd(parent=courier.STATE).start()
+    return (f"[spamassassin.py]\nspamd_address = {cell.service.address!r}\n"
+            f"spamd_timeout = 10\n", (), cell.service.stop)
 
 
 class DNSServerProcess:
@@ -171,8 +191,11 @@ FAULTS = {
     "courierfilter-stop": Fault("courierfilter stop with messages in "
                                 "flight, then start", stopFilters),
     "clamd-down": Fault(f"clamd stopped {OUTAGE_SECONDS} s mid-run, then "
-                        f"back (policy: the test virus)", clamdDown,
+                        f"back (policy: the test virus)", serviceDown,
                         virusMessage, "clamav\n", service=clamdService),
+    "spamd-down": Fault(f"spamd stopped {OUTAGE_SECONDS} s mid-run, then "
+                        f"back (policy: GTUBE)", serviceDown, spamMessage,
+                        "spamassassin\n", service=spamdService),
     "dns-down": Fault(f"DNS server silent {OUTAGE_SECONDS} s mid-run, then "
                       f"back (whitelist_dnswl before attachments)", dnsDown,
                       chain="whitelist_dnswl\nattachments\n",
