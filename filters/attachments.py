@@ -18,9 +18,10 @@ Option (section C{[attachments.py]}):
 Reply: C{554 The extension of the attached file is blacklisted} when a name
 matches; otherwise no opinion.
 
-A message too complex to scan completely (beyond the scanner's bounds on
-parts, nesting or header size) has every part that was found checked, and
-the truncation is logged.  Unlike courier-pythonfilter, this filter does not
+A message too complex to scan completely (nested deeper than the scanner
+follows, or with more named parts than it keeps) is refused with
+C{554 5.3.4 Message too complex to check its attachments}, since an
+attachment could hide beyond what was seen.  Unlike courier-pythonfilter, this filter does not
 look inside archives (the reference's optional libarchive scan).
 """
 
@@ -33,6 +34,7 @@ DEFAULT_PATTERN = (r"^.*\.(scr|exe|com|bat|pif|lnk|sys|mid|vb|js|ws|shs|ceo"
                    r"|cmd|cpl|hta|vbs)$")
 
 BLACKLISTED = Reply("554", "The extension of the attached file is blacklisted")
+TOO_COMPLEX = Reply("554", "5.3.4 Message too complex to check its attachments")
 
 
 class Attachments(Filter):
@@ -44,11 +46,6 @@ class Attachments(Filter):
 
     def consider(self, message):
         structure = message.structure
-        if structure.truncated:
-            self.log.warn(
-                "message {messageId}: MIME structure beyond the scanner's "
-                "bounds, checking the first {count} parts only",
-                messageId=message.messageId, count=len(structure.parts))
         pattern = self.config["blocked_pattern"]
         for part in structure.parts:
             if part.isMultipart:
@@ -59,6 +56,11 @@ class Attachments(Filter):
                               "{name!r}", messageId=message.messageId,
                               name=name)
                 return BLACKLISTED
+        if structure.truncated:
+            self.log.warn("message {messageId}: MIME structure beyond the "
+                          "scanner's bounds, refused",
+                          messageId=message.messageId)
+            return TOO_COMPLEX
         return None
 
 

@@ -135,15 +135,20 @@ class _Scanner:
     def startPart(self, position, depth):
         """
         Read the entity starting at C{position}; return where its body
-        begins.  Nested message/rfc822 entities are entered directly.
+        begins (C{None} when a bound ends the scan).  Nested message/rfc822
+        entities are entered directly.  Beyond C{maxParts} parts, only parts
+        that carry a file name are kept (up to C{maxParts} more), so that no
+        attachment hides behind a crowd of anonymous parts.
         """
+        parts = self.structure.parts
         while True:
-            if len(self.structure.parts) >= self.maxParts or depth > self.maxDepth:
+            if depth > self.maxDepth or len(parts) >= 2 * self.maxParts:
                 self.structure.truncated = True
                 return None
             block, body = _headerBlock(self.data, position, self.maxHeaderBytes)
             part = Part(parseHeaderBlock(block), depth)
-            self.structure.parts.append(part)
+            if len(parts) < self.maxParts or part.filename is not None:
+                parts.append(part)
             if part.isMultipart:
                 boundary = part.headers.get_boundary()
                 if boundary:
@@ -266,7 +271,9 @@ def scanStructure(path, maxParts=MAX_PARTS, maxDepth=MAX_DEPTH,
     Find every MIME entity of the message in the data file at C{path}.
 
     @return: a L{Structure}: the parts in file order (the message itself
-        first) and whether a bound cut the scan short.
+        first; beyond C{maxParts}, only those with a file name) and whether
+        a bound (nesting depth, or C{maxParts} more named parts) cut the
+        scan short.
     """
     data = _contents(path)
     if data is None:

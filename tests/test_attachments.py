@@ -13,7 +13,7 @@ from pyfilter.loader import makeFilter
 from pyfilter.modulesconfig import ModulesConfig
 from tests.helpers import sampleMessage, writeMessage
 
-from filters.attachments import BLACKLISTED
+from filters.attachments import BLACKLISTED, TOO_COMPLEX
 
 RECORDS = ["ssender@example.org", "ralice@example.test", "R", "N"]
 
@@ -155,25 +155,28 @@ class AttachmentsTests(unittest.TestCase):
         self.assertIsNone(self.check(data))
 
     def test_truncatedScanChecksPartsSeen(self):
-        """When the scan stops at its bounds, the parts found are still
-        checked and the truncation is logged."""
+        """Past the part bound, the parts found are still checked."""
         self.limitParts(3)
         parts = [TEXT, attachment(
             b'Content-Disposition: attachment; filename="a.exe"')]
         parts += [TEXT] * 5
-        with capturedLogs() as events:
-            self.assertEqual(self.check(multipart(*parts)), BLACKLISTED)
-        self.assertTrue(any("bounds" in event.get("log_format", "")
-                            for event in events))
+        self.assertEqual(self.check(multipart(*parts)), BLACKLISTED)
 
-    def test_truncatedScanWithoutMatch(self):
-        """A truncated scan with no blocked name seen gives no opinion and
-        logs the truncation."""
+    def test_namedPartBeyondBoundChecked(self):
+        """Beyond the part bound, parts with a file name are still found."""
         self.limitParts(3)
         parts = [TEXT] * 5 + [attachment(
             b'Content-Disposition: attachment; filename="late.exe"')]
+        self.assertEqual(self.check(multipart(*parts)), BLACKLISTED)
+
+    def test_truncatedScanRefused(self):
+        """A scan cut short by its bounds refuses the message and logs it."""
+        self.limitParts(2)
+        parts = [attachment(
+            b'Content-Disposition: attachment; filename="n%d.txt"' % i)
+            for i in range(6)]
         with capturedLogs() as events:
-            self.assertIsNone(self.check(multipart(*parts)))
+            self.assertEqual(self.check(multipart(*parts)), TOO_COMPLEX)
         self.assertTrue(any("bounds" in event.get("log_format", "")
                             for event in events))
 

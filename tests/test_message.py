@@ -154,13 +154,23 @@ class MimeTests(SynchronousTestCase):
         self.assertEqual(mime.scanStructure(path).parts[1].filename, "a.pif")
 
     def test_boundsTruncate(self):
-        """Too many parts or too deep nesting stop the scan, marked truncated."""
+        """Beyond the part bound only named parts are kept; too many of
+        those, or too deep nesting, stop the scan, marked truncated."""
         body = b"".join(b"--x\nContent-Type: text/plain\n\n.\n"
-                        for _ in range(50)) + b"--x--\n"
+                        for _ in range(50)) + b"--x\nContent-Type: a/b; " \
+            b"name=late.exe\n\n.\n--x--\n"
         path = self.data(b"Content-Type: multipart/mixed; boundary=x\n\n"
                          + body)
         structure = mime.scanStructure(path, maxParts=10)
-        self.assertEqual(len(structure.parts), 10)
+        self.assertEqual([p.filename for p in structure.parts[10:]],
+                         ["late.exe"])
+        self.assertFalse(structure.truncated)
+        named = b"".join(b"--x\nContent-Type: a/b; name=n.txt\n\n.\n"
+                         for _ in range(50)) + b"--x--\n"
+        structure = mime.scanStructure(self.data(
+            b"Content-Type: multipart/mixed; boundary=x\n\n" + named),
+            maxParts=10)
+        self.assertEqual(len(structure.parts), 20)
         self.assertTrue(structure.truncated)
         nested = b"".join(
             b"Content-Type: message/rfc822\n\n" for _ in range(200))
