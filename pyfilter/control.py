@@ -100,10 +100,10 @@ class ControlFile:
             with open(path, "rb") as f:
                 data = f.read(MAX_CONTROL_SIZE + 1)
         except OSError as e:
-            raise ControlFileError(f"cannot read control file {path}: "
+            raise ControlFileError(f"cannot read control file {path!r}: "
                                    f"{e.strerror or e}") from e
         if len(data) > MAX_CONTROL_SIZE:
-            raise ControlFileError(f"control file {path} is larger than "
+            raise ControlFileError(f"control file {path!r} is larger than "
                                    f"{MAX_CONTROL_SIZE} bytes")
         return cls.parse(path, data)
 

@@ -83,7 +83,8 @@ class RequestHandler:
         """
         real = os.path.realpath(path)
         if not real.startswith(self.spoolRealPrefix):
-            raise ControlFileError(f"{path} leads outside the spool, to {real}")
+            raise ControlFileError(f"{path!r} leads outside the spool, to "
+                                   f"{real!r}")
         return real
 
     def handle(self, rawPaths):

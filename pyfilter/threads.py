@@ -9,9 +9,16 @@ pool only up to its bound and is answered 451 from then on, instead of
 piling up threads.
 """
 
+import threading
+
 from twisted.internet import defer
 from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
+
+
+def _daemonThread(*args, **kwargs):
+    return threading.Thread(*args, daemon=True, **kwargs)
 
 
 class PoolBusy(Exception):
@@ -21,12 +28,15 @@ class PoolBusy(Exception):
 
 
 class BoundedThreads:
+    log = Logger()
+
     def __init__(self, reactor, size=8, queued=64, name="pyfilter"):
         self.reactor = reactor
         self.size = size
         self.limit = size + queued
         self.inUse = 0
         self.pool = ThreadPool(minthreads=0, maxthreads=size, name=name)
+        self.pool.threadFactory = _daemonThread
         self._started = False
 
     def start(self):
@@ -35,9 +45,17 @@ class BoundedThreads:
             self.pool.start()
 
     def stop(self):
+        """
+        Stop the pool.  Threads still stuck in a call are not waited for:
+        they are daemon threads, and end with the process.
+        """
         if self._started:
             self._started = False
-            self.pool.stop()
+            if self.inUse:
+                self.log.warn("{count} blocking calls still running at exit",
+                              count=self.inUse)
+            else:
+                self.pool.stop()
 
     def run(self, function, *args, **kwargs):
         """

@@ -108,10 +108,6 @@ class HungFilterTests(FaultCase):
             self.assertTrue(reply.startswith(b"451 "), reply)
         daemon.stop(timeout=15)
 
-    test_stopWithStuckThreads.todo = (
-        "BoundedThreads.stop joins the pool's threads: the daemon waits for "
-        "the stuck do_filter (an hour) instead of exiting")
-
 
 class VanishingFileTests(FaultCase):
     def setUp(self):
@@ -342,6 +338,3 @@ class UndecodablePathTests(FaultCase):
         daemon.stop()
         self.assertIn("cannot read control file", daemon.log())
 
-    test_reasonLogged.todo = (
-        "the warning carries the path with a surrogate escape; twistd's "
-        "text log observer cannot encode it and the line is dropped")
