@@ -8,13 +8,19 @@ pipe courierfilter passed.  A configuration error never stops the daemon:
 the socket comes up all the same and every message gets a 451 until the
 configuration is fixed, so no mail passes unfiltered.
 
-Stop (stdin reached EOF, or SIGTERM): stop accepting, remove the socket,
-let messages in flight finish (bounded by the message deadline), release
-the filters' resources, exit.
+Stop (stdin reached EOF, or SIGTERM): stop accepting, let messages in
+flight finish (bounded by the message deadline), release the filters'
+resources, exit.  When the admin disabled the filter (C{filterctl stop}:
+its link in C{filters/active} is gone) the socket is removed, so Courier
+passes mail on as the admin chose.  When courierfilter stops or restarts
+while the filter is still enabled, a socket nobody listens on is left in
+its place: Courier then answers 432 (try again later) instead of accepting
+mail unfiltered until pyfilter is back.
 """
 
 import grp
 import os
+import socket
 import stat
 
 from twisted.application.service import Service
@@ -129,13 +135,43 @@ class FilterService(Service):
             return (ModulesConfig(self.modulesPath),
                     loader.daemonSettings(ModulesConfig()), e)
 
+    def _stillEnabled(self):
+        """
+        C{True} when Courier still lists this filter as active: courierfilter
+        is stopping (or restarting) every filter, rather than the admin
+        disabling this one with C{filterctl stop}.
+        """
+        name = os.path.basename(self.socketPath)
+        return os.path.lexists(os.path.join(self.paths.sysconfdir, "filters",
+                                            "active", name))
+
+    def _leaveRefusingSocket(self):
+        """
+        Replace the socket, atomically, by one nobody listens on: while
+        pyfilter is down Courier then answers 432 (try again later) instead
+        of accepting mail unfiltered, as it does when no socket exists.
+        The next start removes it.
+        """
+        stale = self._hiddenPath() + ".stale"
+        _unlink(stale)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+            dead.bind(stale)
+        os.chmod(stale, 0o660)
+        self._setGroup(stale)
+        os.rename(stale, self.socketPath)
+        self.log.info("{path} left refusing connections until pyfilter "
+                      "starts again", path=self.socketPath)
+
     def _hiddenPath(self):
         directory, name = os.path.split(self.socketPath)
         return os.path.join(directory, "." + name)
 
     def _listen(self, requestTimeout, maxConnections):
         hidden = self._hiddenPath()
-        for stale in (self.socketPath, hidden, otherFilterDir(self.socketPath)):
+        # A socket left at the final path (a previous instance's) is
+        # replaced by the rename below, atomically: Courier never finds the
+        # path missing.
+        for stale in (hidden, otherFilterDir(self.socketPath)):
             if stale:
                 _unlink(stale)
         self.factory = RequestFactory(self.handler, self.reactor,
@@ -201,8 +237,12 @@ class FilterService(Service):
         super().stopService()
         if self.port is not None:
             # The port unlinks the path it was bound to (.NAME) when it
-            # closes: give the socket that name back first.
-            os.rename(self.socketPath, self._hiddenPath())
+            # closes: give the socket that name first.
+            if self._stillEnabled():
+                os.link(self.socketPath, self._hiddenPath())
+                self._leaveRefusingSocket()
+            else:
+                os.rename(self.socketPath, self._hiddenPath())
             yield self.port.stopListening()
             self.port = None
         deadline = self.settings["message_deadline"] + 5

@@ -5,6 +5,7 @@ skipped unless root on Debian with this venv usable by Courier's user).
 """
 
 import os
+import socket
 import time
 
 from twisted.trial import unittest
@@ -60,7 +61,9 @@ class CourierEndToEndTests(unittest.TestCase):
         self.assertEqual(courier.mailbox("alice"), [])
 
     def test_courierfilterStopEndsPyfilter(self):
-        """courierfilter stop makes pyfilter exit promptly and remove its socket."""
+        """courierfilter stop makes pyfilter exit promptly; while it is
+        stopped its socket refuses connections, so Courier answers 432 (try
+        later) rather than delivering mail unfiltered."""
         courier.useFilter(CHAIN)
         pids = courier.filterPids()
         self.assertTrue(pids, "no pyfilter process found")
@@ -72,6 +75,11 @@ class CourierEndToEndTests(unittest.TestCase):
         self.assertLess(elapsed, 5)
         courier.waitFor(lambda: not courier.filterPids(), 5,
                         "pyfilter to exit")
-        self.assertFalse(os.path.exists(courier.SOCKET))
+        with socket.socket(socket.AF_UNIX) as probe:
+            self.assertRaises(ConnectionRefusedError, probe.connect,
+                              courier.SOCKET)
+        code, text = courier.send(SENDER, [RECIPIENT], courier.makeMessage(
+            SENDER, RECIPIENT, attachment="evil.exe"))
+        self.assertEqual(code // 100, 4, text)
         courier.waitFor(lambda: "stdin closed by courierfilter"
                         in courier.courierLog(), 5, "pyfilter's last words")

@@ -32,6 +32,3 @@ class FaultMatrixTests(SynchronousTestCase):
         self.assertEqual(result["lost"], 0, result)
         self.assertEqual(result["unfiltered"], 0, result)
 
-    test_courierfilterStopped.todo = (
-        "pyfilter removes its socket when stopped; with no socket Courier "
-        "accepts mail unfiltered until courierfilter starts it again")

@@ -224,16 +224,18 @@ class ConnectionFaultTests(FaultCase):
     def test_socketRefusesAfterStop(self):
         """After a stop the socket path is left refusing connections, so
         that Courier answers 432 (a socket path that is gone makes Courier
-        accept mail unfiltered)."""
-        daemon = self.daemon("attachments\n")
+        accept mail unfiltered), while the filter is still enabled."""
+        daemon = self.daemon("attachments\n", start=False)
+        active = os.path.join(daemon.directory, "filters", "active")
+        os.makedirs(active)
+        os.symlink("/usr/lib/courier/filters/pyfilter",
+                   os.path.join(active, "pyfilter"))
+        daemon.start()
         self.assertEqual(daemon.stop(), 0)
         with socket.socket(socket.AF_UNIX) as s:
             self.assertRaises(ConnectionRefusedError, s.connect,
                               daemon.socketPath)
 
-    test_socketRefusesAfterStop.todo = (
-        "FilterService.stopService removes the socket: while courierfilter "
-        "is stopped Courier delivers mail unfiltered")
 
     def test_eofWithManyInFlight(self):
         """Closing stdin with 40 messages in flight: each is answered."""

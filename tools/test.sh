@@ -48,6 +48,7 @@ fi
 echo "== virtualenv $VENV"
 [ -x "$VENV/bin/python" ] || timeout 300 /usr/bin/python3 -m venv "$VENV"
 timeout 900 "$VENV/bin/pip" install -q --upgrade pip
+rm -rf build
 timeout 900 "$VENV/bin/pip" install -q . hypothesis dkimpy
 rm -rf build
 
