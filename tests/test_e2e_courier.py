@@ -4,7 +4,6 @@ pyfilter installed by C{pyfilter courier-install} (see tests/courier.py;
 skipped unless root on Debian with this venv usable by Courier's user).
 """
 
-import os
 import socket
 import time
 
