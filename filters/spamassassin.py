@@ -25,14 +25,25 @@ Options (section C{[spamassassin.py]}):
     C{'451 Spam scanner error: {reason}'}; C{''} lets mail pass unchecked.
 
 Reply: C{554 Mail rejected - spam detected: <X-Spam-Status>} (the header
-SpamAssassin computed, unfolded).  Messages that are not refused are not
-rewritten yet: SpamAssassin's headers will be added through pyfilter's
-message-rewriting API (see L{SpamAssassin.tagMessage}).
+SpamAssassin computed, unfolded).
+
+A message that is checked and not refused gets SpamAssassin's result
+headers, those spamd returns whose names begin with C{X-Spam-}
+(C{X-Spam-Checker-Version}, C{X-Spam-Flag}, C{X-Spam-Level},
+C{X-Spam-Status}, ...): any C{X-Spam-*} header the message already carried
+is removed and SpamAssassin's are added on top, where SpamAssassin puts
+them, each on one line.  Only those header lines change; every other byte of
+the message stays as it was, and the data file is replaced atomically.
+Unlike the reference, which replaces the whole message by spamc's output,
+other changes SpamAssassin may make (a rewritten C{Subject}, the
+C{report_safe} wrapping of spam) are not applied, and the message is never
+touched when spamd failed or returned no C{X-Spam-} headers.  Messages over C{max_msg_size} are neither
+checked nor changed.
 """
 
 import re
 
-from pyfilter import spamd
+from pyfilter import rewrite, spamd
 from pyfilter.filter import (
     Filter, Option, nonNegativeInteger, number, optional, positiveNumber,
     string)
@@ -113,11 +124,30 @@ class SpamAssassin(Filter):
 
     def tagMessage(self, message, result):
         """
-        The hook for adding SpamAssassin's headers (C{result.headers}) to a
-        message that passes, once pyfilter can rewrite messages (issue 7);
-        for now the filter only decides.
+        Put SpamAssassin's C{X-Spam-*} headers into a message that passes,
+        as spamc's output would have them: every C{X-Spam-*} field already
+        in the message is removed and spamd's are added on top, in spamd's
+        order.  Nothing else in the data file changes.
         """
-        return None
+        added = result.spamHeaders()
+        if not added:
+            self.log.warn("spamassassin: spamd returned no X-Spam headers "
+                          "for message {messageId}, left unchanged",
+                          messageId=message.messageId)
+            return None
+        present = {name.lower() for name in message.headers.keys()
+                   if name.lower().startswith("x-spam-")}
+
+        def change(edit):
+            for name in present:
+                edit.removeHeader(name)
+            for name, value in reversed(added):
+                edit.prependHeader(name, value)
+
+        d = rewrite.rewriteMessage(self.context.threads, message.dataPath,
+                                   change)
+        d.addCallback(lambda _: message.dataChanged())
+        return d
 
     def _failed(self, failure, message):
         failure.trap(ServiceError)

@@ -14,6 +14,7 @@ from pyfilter.serviceclient import (
     Exchange, ServiceClient, ServiceError, closeAfter)
 
 _STATUS = re.compile(rb"^SPAMD/\d+\.\d+ (\d+) ?(.*)$")
+_LINE_END = re.compile(rb"[\r\n]")
 _SPAM = re.compile(r"^(True|False|Yes|No) ; (-?[\d.]+) / (-?[\d.]+)$")
 
 
@@ -31,6 +32,17 @@ class SpamResult:
         self.score = score
         self.threshold = threshold
         self.headers = headers
+
+    def spamHeaders(self):
+        """
+        The C{X-Spam-*} fields of the rewritten headers, in spamd's order,
+        as C{(name, value)} with the value's original bytes, unfolded (line
+        ends removed, continuation whitespace kept).
+        """
+        return [(name, _LINE_END.sub(b"", value.encode("ascii",
+                                                       "surrogateescape")))
+                for name, value in self.headers.raw_items()
+                if name.lower().startswith("x-spam-")]
 
 
 def parseResponse(data, closed):
