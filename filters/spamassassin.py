@@ -37,8 +37,8 @@ the message stays as it was, and the data file is replaced atomically.
 Unlike the reference, which replaces the whole message by spamc's output,
 other changes SpamAssassin may make (a rewritten C{Subject}, the
 C{report_safe} wrapping of spam) are not applied, and the message is never
-touched when spamd failed or returned no C{X-Spam-} headers.  Messages over C{max_msg_size} are neither
-checked nor changed.
+touched when spamd failed or returned no C{X-Spam-} headers.  Messages over
+C{max_msg_size} are neither checked nor changed.
 """
 
 import re
