@@ -51,8 +51,12 @@ class Part:
         The part's file name (Content-Disposition C{filename}, else
         Content-Type C{name}; RFC 2231 and RFC 2047 decoded), or C{None}.
         """
+        headers = self.headers
+        if not any("name" in str(headers.get(field, "")).lower()
+                   for field in ("content-disposition", "content-type")):
+            return None
         try:
-            name = self.headers.get_filename()
+            name = headers.get_filename()
         except Exception:
             return None
         if name is None:
