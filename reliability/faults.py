@@ -5,10 +5,14 @@ messages sent, accepted, temp-failed, rejected, delivered, lost and
 delivered unfiltered against policy.
 
 Policy: the chain refuses attachments named ``*.exe`` (the clamd and
-spamd cells: clamd's test virus, SpamAssassin's GTUBE).  Half the messages
-violate it (each must be rejected or temp-failed: a delivery is
+spamd cells: clamd's test virus, SpamAssassin's GTUBE; the slapd and
+authdaemond cells: a sender privateaddr or localsenders refuses).  Half the
+messages violate it (each must be rejected or temp-failed: a delivery is
 *unfiltered*), half are clean (each accepted one must be delivered: one
-that is not is *lost*).  A temp-fail is fine, the client retries.
+that is not is *lost*).  In the PostgreSQL cell (greylist) a message
+violates the policy when its whole SMTP transaction fell within the
+outage: the store could not be asked, so it must not be accepted.  A
+temp-fail is fine, the client retries.
 
     python -m reliability.faults [--messages 300] [--clients 4]
         [--cell NAME ...] [--write RELIABILITY.md]
@@ -31,7 +35,7 @@ import threading
 import time
 from email.message import EmailMessage
 
-from tests import courier, services
+from tests import courier, postgres, services
 
 CHAIN = "attachments\n"
 OUTAGE_SECONDS = 5
@@ -73,10 +77,13 @@ def stopFilters(cell):
 
 
 def serviceDown(cell):
-    """The cell's service (clamd, spamd) stopped for a few seconds
-    mid-run, then started again."""
+    """The cell's service (clamd, spamd, PostgreSQL, slapd, authdaemond)
+    stopped for a few seconds mid-run, then started again; the outage is
+    kept as C{cell.outage}, C{(stopped, restarting)} monotonic times."""
     cell.service.pause()
+    stopped = time.monotonic()
     time.sleep(OUTAGE_SECONDS)
+    cell.outage = (stopped, time.monotonic())
     cell.service.start()
 
 
@@ -91,6 +98,35 @@ def dnsDown(cell):
 def attachmentMessage(subject, evil):
     return courier.makeMessage(SENDER, RECIPIENT, subject=subject,
                                attachment="evil.exe" if evil else None)
+
+
+def plainMessage(subject, evil):
+    return courier.makeMessage(SENDER, RECIPIENT, subject=subject)
+
+
+def usualEnvelope(evil):
+    return SENDER, RECIPIENT
+
+
+def strangerEnvelope(evil):
+    """A sender the private recipient does not allow when C{evil}."""
+    return ("stranger@sender.example" if evil else SENDER), RECIPIENT
+
+
+def localEnvelope(evil):
+    """A local sender authdaemond does not know when C{evil}."""
+    return (f"nobody@{courier.DOMAIN}" if evil
+            else f"bob@{courier.DOMAIN}"), RECIPIENT
+
+
+def violatesContent(cell, evil, started, finished):
+    return evil
+
+
+def acceptedInOutage(cell, evil, started, finished):
+    """Whether the transaction fell wholly within the cell's outage."""
+    stopped, restarting = cell.outage
+    return stopped <= started and finished <= restarting
 
 
 def spamMessage(subject, evil):
@@ -121,19 +157,24 @@ class Fault:
     """
     One row of the matrix: what it does, the fault applied mid-run
     (C{strike(cell)}, C{None} for the baseline), the message maker giving
-    clean or policy-violating messages, the chain, and either the modules
+    clean or policy-violating messages and C{envelope(evil)} their sender
+    and recipient, C{violates(cell, evil, started, finished)} telling
+    whether a message breaks the policy, the chain, and either the modules
     text or C{service(cell)} starting a service and returning the modules
     text, extra daemon arguments and a function stopping the service.
     """
 
     def __init__(self, description, strike, makeMessage=attachmentMessage,
-                 chain=CHAIN, modules="", service=None):
+                 chain=CHAIN, modules="", service=None,
+                 envelope=usualEnvelope, violates=violatesContent):
         self.description = description
         self.strike = strike
         self.makeMessage = makeMessage
         self.chain = chain
         self.modules = modules
         self.service = service
+        self.envelope = envelope
+        self.violates = violates
 
 
 def clamdService(cell):
@@ -151,6 +192,71 @@ def spamdService(cell):
     cell.service = services.Spamd(parent=courier.STATE).start()
     return (f"[spamassassin.py]\nspamd_address = {cell.service.address!r}\n"
             f"spamd_timeout = 10\n", (), cell.service.stop)
+
+
+class PostgresService:
+    """A L{postgres.PostgresServer} the courier user can reach, with one
+    database, stopped (L{pause}) and started like the other services."""
+
+    def __init__(self):
+        self.server = postgres.PostgresServer()
+        os.chmod(self.server.directory, 0o755)
+        self.server.start()
+        self.database = self.server.createDatabase()["db"]
+
+    def pause(self):
+        self.server.stop()
+
+    def start(self):
+        self.server.start()
+
+
+def postgresService(cell):
+    """Start PostgreSQL for greylist's state store (greylist_time 0: every
+    message needs the store, only the first of the triplet waits)."""
+    cell.service = PostgresService()
+    return (cell.service.server.ttldbSection(cell.service.database)
+            + "timeout = 2\n[greylist.py]\ngreylist_time = 0\n", (),
+            cell.service.server.destroy)
+
+
+#: An entry making RECIPIENT private, SENDER its one allowed sender.
+PRIVATE_ENTRY = f"""dn: uid=alice-private,ou=people,dc=example,dc=test
+objectClass: inetOrgPerson
+objectClass: pyfilterPrivateAddress
+uid: alice-private
+cn: Alice private
+sn: Alice
+mail: {RECIPIENT}
+pyfilterAllowedSender: {SENDER}
+"""
+
+
+def slapdService(cell):
+    """Start slapd with RECIPIENT private; privateaddr asks it (no
+    caching, so every message needs the directory)."""
+    cell.service = services.Slapd()
+    entry = cell.service.path("private.ldif")
+    with open(entry, "w") as f:
+        f.write(PRIVATE_ENTRY)
+    subprocess.run(["slapadd", "-f", cell.service.path("slapd.conf"), "-l",
+                    entry], check=True, capture_output=True, timeout=30)
+    cell.service.start()
+    return (f"[privateaddr.py]\nldap_url = {cell.service.url!r}\n"
+            f"ldap_base_dn = {cell.service.baseDN!r}\n"
+            f"ldap_filter = '(&(mail=%s)(uid=alice-private))'\n"
+            f"ldap_attribute = 'pyfilterAllowedSender'\n"
+            f"ldap_timeout = 2\nldap_cache_ttl = 0.001\n", (),
+            cell.service.stop)
+
+
+def authdaemondService(cell):
+    """Start a private courier-authdaemond (its own mount namespace, so
+    Courier's authdaemond, which local delivery needs, keeps running);
+    localsenders asks it."""
+    cell.service = services.Authdaemond().start()
+    return (f"[authdaemon.py]\nsocket_path = {cell.service.socketPath!r}\n"
+            f"timeout = 2\n", (), cell.service.stop)
 
 
 class DNSServerProcess:
@@ -200,6 +306,22 @@ FAULTS = {
                       f"back (whitelist_dnswl before attachments)", dnsDown,
                       chain="whitelist_dnswl\nattachments\n",
                       service=dnsService),
+    "postgres-down": Fault(f"PostgreSQL stopped {OUTAGE_SECONDS} s mid-run, "
+                           f"then back (greylist; policy: nothing accepted "
+                           f"while the store is down)", serviceDown,
+                           plainMessage, "greylist\n",
+                           service=postgresService,
+                           violates=acceptedInOutage),
+    "slapd-down": Fault(f"slapd stopped {OUTAGE_SECONDS} s mid-run, then "
+                        f"back (privateaddr; policy: one allowed sender)",
+                        serviceDown, plainMessage, "privateaddr\n",
+                        service=slapdService, envelope=strangerEnvelope),
+    "authdaemond-down": Fault(f"authdaemond stopped {OUTAGE_SECONDS} s "
+                              f"mid-run, then back (localsenders; policy: "
+                              f"unknown local sender)", serviceDown,
+                              plainMessage, "localsenders\n",
+                              service=authdaemondService,
+                              envelope=localEnvelope),
 }
 
 
@@ -213,7 +335,8 @@ class Cell:
         self.clients = clients
         self.numbers = itertools.count()
         self.lock = threading.Lock()
-        self.outcomes = []  # (number, evil, code)
+        self.outcomes = []  # (number, evil, code, started, finished)
+        self.outage = None
 
     def subject(self, number):
         return f"fault-{self.name}-{number}"
@@ -226,12 +349,15 @@ class Cell:
                 return
             evil = number % 2 == 1
             message = self.fault.makeMessage(self.subject(number), evil)
+            sender, recipient = self.fault.envelope(evil)
+            started = time.monotonic()
             try:
-                code, _ = courier.send(SENDER, RECIPIENT, message, timeout=60)
+                code, _ = courier.send(sender, recipient, message, timeout=60)
             except OSError:
                 code = 0
             with self.lock:
-                self.outcomes.append((number, evil, code))
+                self.outcomes.append((number, evil, code, started,
+                                      time.monotonic()))
 
     def run(self):
         threads = [threading.Thread(target=self.client, daemon=True)
@@ -258,7 +384,10 @@ class Cell:
         return found
 
     def count(self, seconds):
-        acceptedClean = {n for n, evil, code in self.outcomes
+        outcomes = [(n, self.fault.violates(self, evil, started, finished),
+                     code)
+                    for n, evil, code, started, finished in self.outcomes]
+        acceptedClean = {n for n, evil, code in outcomes
                          if not evil and 200 <= code < 300}
         deadline = time.monotonic() + DELIVERY_WAIT
         while not acceptedClean <= self.delivered() and \
@@ -266,14 +395,14 @@ class Cell:
             time.sleep(0.5)
         time.sleep(1.0)
         delivered = self.delivered()
-        evil = {n for n, isEvil, _ in self.outcomes if isEvil}
+        evil = {n for n, isEvil, _ in outcomes if isEvil}
         return {
             "cell": self.name, "fault": self.fault.description,
-            "sent": len(self.outcomes),
-            "accepted": sum(200 <= c < 300 for _, _, c in self.outcomes),
+            "sent": len(outcomes),
+            "accepted": sum(200 <= c < 300 for _, _, c in outcomes),
             "tempFailed": sum(not 200 <= c < 300 and not 500 <= c < 600
-                              for _, _, c in self.outcomes),
-            "rejected": sum(500 <= c < 600 for _, _, c in self.outcomes),
+                              for _, _, c in outcomes),
+            "rejected": sum(500 <= c < 600 for _, _, c in outcomes),
             "delivered": len(delivered),
             "lost": len(acceptedClean - delivered),
             "unfiltered": len(delivered & evil),
