@@ -394,7 +394,11 @@ def merge(saved, results, systems):
                       + results["cells"])
     if "memory" in results:
         saved["memory"] = results["memory"]
-    saved.setdefault("additions", []).append(
+    for earlier in saved.get("additions", ()):
+        earlier["systems"] = [n for n in earlier["systems"] if n not in names]
+    saved["additions"] = [a for a in saved.get("additions", ())
+                          if a["systems"]]
+    saved["additions"].append(
         {key: results[key] for key in ("date", "mode", "method", "minutes",
                                        "machine")}
         | {"systems": sorted(names)})
