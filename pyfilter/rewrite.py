@@ -63,9 +63,15 @@ def _headerLine(name, value, eol):
     if not _FIELD_NAME.match(nameBytes):
         raise RewriteError(f"invalid header name {name!r}")
     valueBytes = value.encode("utf-8") if isinstance(value, str) else value
-    if any((b < 0x20 and b != 0x09) or b == 0x7F for b in valueBytes):
-        raise RewriteError(f"control character in header value {value!r}")
-    return nameBytes + b": " + valueBytes + eol
+    lines = [line[:-1] if line.endswith(b"\r") else line
+             for line in valueBytes.split(b"\n")]
+    for index, line in enumerate(lines):
+        if any((b < 0x20 and b != 0x09) or b == 0x7F for b in line):
+            raise RewriteError(f"control character in header value {value!r}")
+        if index and not line[:1] in (b" ", b"\t"):
+            raise RewriteError(f"header value {value!r} folded without "
+                               f"leading white space")
+    return nameBytes + b": " + eol.join(lines) + eol
 
 
 def readHeaderBlock(path, limit=MAX_HEADER_BYTES):

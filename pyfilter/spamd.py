@@ -14,7 +14,6 @@ from pyfilter.serviceclient import (
     Exchange, ServiceClient, ServiceError, closeAfter)
 
 _STATUS = re.compile(rb"^SPAMD/\d+\.\d+ (\d+) ?(.*)$")
-_LINE_END = re.compile(rb"[\r\n]")
 _SPAM = re.compile(r"^(True|False|Yes|No) ; (-?[\d.]+) / (-?[\d.]+)$")
 
 
@@ -36,11 +35,11 @@ class SpamResult:
     def spamHeaders(self):
         """
         The C{X-Spam-*} fields of the rewritten headers, in spamd's order,
-        as C{(name, value)} with the value's original bytes, unfolded (line
-        ends removed, continuation whitespace kept).
+        as C{(name, value)} with the value's original bytes, folded as
+        spamd folded it (the rewrite writes the message's own line ends).
         """
-        return [(name, _LINE_END.sub(b"", value.encode("ascii",
-                                                       "surrogateescape")))
+        return [(name, value.encode("ascii", "surrogateescape").rstrip(
+                    b"\r\n"))
                 for name, value in self.headers.raw_items()
                 if name.lower().startswith("x-spam-")]
 

@@ -116,6 +116,18 @@ class HeaderEditTests(unittest.TestCase):
         self.assertRaises(rewrite.RewriteError, edit.prependHeader,
                           "X Bad:", "value")
 
+    def test_foldedValueWithFileLineEnds(self):
+        """A folded value is written with the file's own line ends."""
+        path = writeData(self, b"A: 1\r\n\r\nbody\r\n")
+        edit = rewrite.Rewrite(path)
+        edit.prependHeader("X-Spam-Status", "No, score=0.1\n\ttests=A,B")
+        self.assertRaises(rewrite.RewriteError, edit.prependHeader,
+                          "X-Bad", "a\r\n\r\nbody")
+        edit.commit()
+        self.assertEqual(readBytes(path), b"X-Spam-Status: No, score=0.1\r\n"
+                                          b"\ttests=A,B\r\nA: 1\r\n\r\n"
+                                          b"body\r\n")
+
     def test_unchangedNotRewritten(self):
         """Without a change the data file is left alone."""
         path = writeData(self, b"A: 1\n\nbody\n")

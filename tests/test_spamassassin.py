@@ -46,7 +46,7 @@ class ParseResponseTests(unittest.TestCase):
 
 
     def test_spamHeaders(self):
-        """spamHeaders gives spamd's X-Spam-* fields unfolded, bytes kept."""
+        """spamHeaders gives spamd's X-Spam-* fields as folded, bytes kept."""
         body = (b"Subject: hi\r\nX-Spam-Flag: NO\r\nX-Spam-Status: No, "
                 b"score=1.0\r\n\ttests=A,B\r\nX-Spam-Report: caf\xc3\xa9"
                 b"\r\n\r\n")
@@ -55,7 +55,7 @@ class ParseResponseTests(unittest.TestCase):
             b"Spam: False ; 1.0 / 5.0\r\n\r\n" % len(body) + body, True)
         self.assertEqual(result.spamHeaders(), [
             ("X-Spam-Flag", b"NO"),
-            ("X-Spam-Status", b"No, score=1.0\ttests=A,B"),
+            ("X-Spam-Status", b"No, score=1.0\r\n\ttests=A,B"),
             ("X-Spam-Report", b"caf\xc3\xa9")])
 
 
@@ -66,11 +66,18 @@ def readData(message):
 
 def withoutSpamHeaders(data):
     """
-    C{data} without its X-Spam-* header lines (one line each as pyfilter
-    writes them).
+    C{data} without its X-Spam-* header fields (continuation lines
+    included).
     """
-    return b"".join(line for line in data.splitlines(keepends=True)
-                    if not line.lower().startswith(b"x-spam-"))
+    kept = []
+    dropping = False
+    for line in data.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t") and dropping:
+            continue
+        dropping = line.lower().startswith(b"x-spam-")
+        if not dropping:
+            kept.append(line)
+    return b"".join(kept)
 
 
 class SpamAssassinTests(unittest.TestCase):
@@ -94,7 +101,7 @@ class SpamAssassinTests(unittest.TestCase):
         self.assertIsNone(reply)
         data = readData(message)
         self.assertRegex(data, rb"\nX-Spam-Status: No, score=-?\d+\.\d+ "
-                         rb"required=5\.0 [^\n]*\nFrom: alice@")
+                         rb"required=5\.0 [^\n]*(\n\t[^\n]*)*\nFrom: alice@")
         self.assertTrue(data.startswith(b"X-Spam-Checker-Version: "
                                         b"SpamAssassin "))
         self.assertEqual(withoutSpamHeaders(data), HAM)
