@@ -15,6 +15,7 @@ To compare another filter, add one L{System} to L{SYSTEMS}.
 """
 
 import argparse
+import fcntl
 import json
 import os
 import platform
@@ -422,6 +423,24 @@ def loopbackRunner(args, work, pyfilterVenv, referenceVenv, systems):
                             **{environments.NAMESPACE_MARKER: "1"}))
 
 
+#: The open file holding the work directory's lock (see L{lockWork}).
+_workLock = None
+
+
+def lockWork(work):
+    """
+    Refuse to run beside another runner on the same work directory (the
+    daemons' sockets, state and logs are shared); the lock lasts as long as
+    this process (the namespace runner it starts is covered by it).
+    """
+    global _workLock
+    _workLock = open(os.path.join(work, "run.lock"), "w")
+    try:
+        fcntl.flock(_workLock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"another runner is using {work}") from None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -451,6 +470,8 @@ def main(argv=None):
     insideNamespace = os.environ.get(environments.NAMESPACE_MARKER) == "1"
     if insideNamespace:
         environments.enterLoopbackNamespace(work)
+    else:
+        lockWork(work)
     root = CourierRoot(work)
     root.build()
     pyfilterVenv = args.pyfilter_venv or os.path.join(work, "venv-pyfilter")
@@ -465,6 +486,8 @@ def main(argv=None):
                                    reference, pyfilter)}
     systems = [s for s in SYSTEMS
                if not args.only or any(o in s.name for o in args.only)]
+    if not systems:
+        raise SystemExit(f"no system matches {args.only}")
     loopback = [s for s in systems if s.loopback]
     if not insideNamespace:
         systems = [s for s in systems if not s.loopback]
