@@ -32,7 +32,7 @@ headers, those spamd returns whose names begin with C{X-Spam-}
 (C{X-Spam-Checker-Version}, C{X-Spam-Flag}, C{X-Spam-Level},
 C{X-Spam-Status}, ...): any C{X-Spam-*} header the message already carried
 is removed and SpamAssassin's are added on top, where SpamAssassin puts
-them, each on one line.  Only those header lines change; every other byte of
+them, folded as SpamAssassin folds them.  Only those header lines change; every other byte of
 the message stays as it was, and the data file is replaced atomically.
 Unlike the reference, which replaces the whole message by spamc's output,
 other changes SpamAssassin may make (a rewritten C{Subject}, the
