@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.names import authority, common, dns, server
 
 
@@ -124,13 +125,27 @@ class DNSServer:
             MemoryZone(origin, records) for origin, records in zones.items()])
         self.ports = []
 
-    def start(self, port=0):
-        udp = self.reactor.listenUDP(
-            port, dns.DNSDatagramProtocol(self.factory), interface="127.0.0.1")
-        self.port = udp.getHost().port
-        self.ports = [udp, self.reactor.listenTCP(self.port, self.factory,
-                                                  interface="127.0.0.1")]
-        return self
+    def start(self, port=0, attempts=20):
+        """
+        Listen on C{port} (a free one when 0: the UDP port the system picks,
+        tried again when its TCP twin is taken).
+        """
+        for _ in range(attempts):
+            udp = self.reactor.listenUDP(
+                port, dns.DNSDatagramProtocol(self.factory),
+                interface="127.0.0.1")
+            self.port = udp.getHost().port
+            try:
+                tcp = self.reactor.listenTCP(self.port, self.factory,
+                                             interface="127.0.0.1")
+            except CannotListenError:
+                udp.stopListening()
+                if port:
+                    raise
+                continue
+            self.ports = [udp, tcp]
+            return self
+        raise CannotListenError("127.0.0.1", port, "no free UDP+TCP port")
 
     @property
     def address(self):
