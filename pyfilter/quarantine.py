@@ -53,6 +53,7 @@ from twisted.logger import Logger
 from pyfilter import controledit
 from pyfilter.filter import (ConfigError, boolean, nonNegativeInteger,
                              optional, string)
+from pyfilter.rewrite import fsyncPath
 from pyfilter.sendmail import Sendmail
 
 SECTION = "quarantine"
@@ -134,14 +135,6 @@ def _b32(data):
 
 _ID_LENGTH = len(_b32(b"\0" * _ID_BYTES))
 _MAC_LENGTH = len(_b32(b"\0" * _MAC_BYTES))
-
-
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _copyDurably(source, target):
@@ -256,12 +249,12 @@ class Quarantine:
                 f.write(entry.toJSON())
                 f.flush()
                 os.fsync(f.fileno())
-            _fsync(temporary)
+            fsyncPath(temporary)
             os.rename(temporary, final)
         except BaseException:
             shutil.rmtree(temporary, ignore_errors=True)
             raise
-        _fsync(directory)
+        fsyncPath(directory)
         edits = controledit.ControlEdits(message.controlPaths, self.clock)
         for recipient in message.recipients:
             edits.markDone(recipient, f"quarantined as {entryId}")

@@ -308,7 +308,7 @@ def replaceFile(path, write, proceed=lambda: True):
         except FileNotFoundError:
             pass
         raise
-    _fsyncDirectory(directory)
+    fsyncPath(directory)
 
 
 def _copy(source, target, length):
@@ -324,8 +324,11 @@ def _copy(source, target, length):
             length -= len(chunk)
 
 
-def _fsyncDirectory(directory):
-    fd = os.open(directory, os.O_RDONLY)
+def fsyncPath(path):
+    """
+    Flush a file or directory (after a rename in it) to disk, by path.
+    """
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
