@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-from tests.helpers import samplePaths
+from tests.helpers import askSocket, samplePaths
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -136,16 +136,7 @@ class Daemon:
         """
         Write C{raw} request bytes; return the reply bytes read to EOF.
         """
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(self.socketPath)
-            s.sendall(raw)
-            chunks = []
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return b"".join(chunks)
-                chunks.append(chunk)
+        return askSocket(self.socketPath, raw, timeout)
 
     def request(self, dataPath, controlPaths, timeout=30):
         lines = [dataPath] + list(controlPaths)

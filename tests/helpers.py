@@ -5,6 +5,7 @@ from records, and a test Context.
 
 import os
 import shutil
+import socket
 import tempfile
 
 from twisted.internet.task import Clock
@@ -94,3 +95,21 @@ def copyTree(testCase, source):
     shutil.copytree(source, target, dirs_exist_ok=True)
     testCase.addCleanup(shutil.rmtree, target, True)
     return target
+
+
+def askSocket(address, request, timeout=5.0):
+    """
+    Send C{request} to C{address} (a UNIX path or a (host, port) pair) and
+    read the reply until the server closes.
+    """
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    with socket.socket(family) as s:
+        s.settimeout(timeout)
+        s.connect(address)
+        s.sendall(request)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)

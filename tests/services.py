@@ -27,6 +27,8 @@ import time
 
 from twisted.trial.unittest import SkipTest
 
+from tests.helpers import askSocket
+
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         "fixtures")
 CLAMAV_FIXTURES = os.path.join(FIXTURES, "clamav")
@@ -147,24 +149,6 @@ class Daemon:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _ask(address, request, timeout=5.0):
-    """
-    Send C{request} to C{address} (a UNIX path or a (host, port) pair) and
-    read the reply until the server closes.
-    """
-    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
-    with socket.socket(family) as s:
-        s.settimeout(timeout)
-        s.connect(address)
-        s.sendall(request)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-
-
 class Clamd(Daemon):
     """
     clamd on a UNIX socket (C{socketPath}, usable by every user) and a
@@ -195,7 +179,7 @@ class Clamd(Daemon):
         return ["clamd", "-c", self.path("clamd.conf")]
 
     def ready(self):
-        return _ask(self.socketPath, b"zPING\0") == b"PONG\0"
+        return askSocket(self.socketPath, b"zPING\0") == b"PONG\0"
 
 
 class Spamd(Daemon):
@@ -221,7 +205,7 @@ class Spamd(Daemon):
                 f"--helper-home-dir={self.directory}"]
 
     def ready(self):
-        return b"PONG" in _ask(("127.0.0.1", self.port),
+        return b"PONG" in askSocket(("127.0.0.1", self.port),
                                b"PING SPAMC/1.5\r\n\r\n")
 
 
@@ -290,7 +274,7 @@ class Authdaemond(Daemon):
                 "sh", "-c", script]
 
     def ready(self):
-        return _ask(self.socketPath, b"PRE . smtp nobody-here\n") == b"FAIL\n"
+        return askSocket(self.socketPath, b"PRE . smtp nobody-here\n") == b"FAIL\n"
 
     def pause(self):
         Daemon.pause(self)
