@@ -34,7 +34,8 @@ the reference's text C{Virus scanner error: <reason>} with code 451 instead
 of the reference's non-standard 430.  A quarantined message is answered
 C{050 OK} (accepted, with every recipient already marked delivered); when
 the quarantine fails, C{451 Virus found, quarantine failed} (never an
-accept).
+accept).  A message released from the quarantine comes back through
+Courier's sendmail; it is recognised (L{pyfilter.quarantine}) and passes.
 """
 
 from pyfilter import clamd, quarantine
@@ -117,7 +118,8 @@ class ClamAV(Filter):
         held = quarantine.quarantine(
             self.context, message,
             f"The virus {signature} was found in the message")
-        held.addCallbacks(lambda entryId: QUARANTINED, self._notHeld,
+        held.addCallbacks(lambda entryId: QUARANTINED if entryId else None,
+                          self._notHeld,
                           errbackArgs=(message,))
         return held
 

@@ -12,6 +12,7 @@ a message beyond the bounds is reported as truncated, never as an error.
 import email.header
 import email.message
 import email.policy
+import hashlib
 import mmap
 import os
 import re
@@ -267,6 +268,25 @@ def readHeaders(path, maxHeaderBytes=MAX_HEADER_BYTES):
             head += more
     block, _ = _headerBlock(head, 0, maxHeaderBytes)
     return parseHeaderBlock(block)
+
+
+def bodyDigest(path):
+    """
+    The SHA-256 digest of the message's body: every byte after its own
+    header block (the file is not read into memory).
+    """
+    digest = hashlib.sha256()
+    data = _contents(path)
+    if data is None:
+        return digest.digest()
+    try:
+        _, start = _headerBlock(data, 0, len(data))
+        with memoryview(data) as view, view[start:] as body:
+            digest.update(body)
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+    return digest.digest()
 
 
 def scanStructure(path, maxParts=MAX_PARTS, maxDepth=MAX_DEPTH,

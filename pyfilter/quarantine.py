@@ -33,6 +33,15 @@ claims to be, and a wrong token gets no answer (no backscatter).  For this,
 Courier needs C{<sysconfdir>/aliasdir/.courier-quarantine-<siteid>-default}
 with C{| /path/to/pyfilter quarantine release}.  Entries stay until purged,
 so a release can be repeated.
+
+A released message is submitted through Courier's sendmail with one header
+line added, C{X-Quarantine-Released: <id> <mac>}.  When Courier filters
+local mail (C{enablefiltering} lists C{local}), the release comes back
+through the filter that held it; L{quarantine} then lets it pass instead of
+holding it again, but only when the mark is genuine (an HMAC of the entry id
+under the quarantine key), names a held entry, and the message's body is
+byte for byte the held message's body: the mark cannot be forged, nor moved
+onto other mail.
 """
 
 import base64
@@ -50,7 +59,7 @@ from dataclasses import dataclass
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from pyfilter import controledit
+from pyfilter import controledit, mime
 from pyfilter.filter import (ConfigError, boolean, nonNegativeInteger,
                              optional, string)
 from pyfilter.rewrite import fsyncPath
@@ -58,6 +67,7 @@ from pyfilter.sendmail import Sendmail
 
 SECTION = "quarantine"
 KEY_FILE = "quarantine.key"
+RELEASED_HEADER = "X-Quarantine-Released"
 ENTRY_FILE = "entry.json"
 DATA_FILE = "message"
 
@@ -194,11 +204,21 @@ class Quarantine:
 
     # Tokens and addresses
 
+    def _mac(self, text):
+        mac = hmac.new(self.key + self.settings.siteid.encode("utf-8"),
+                       text.encode("ascii"), hashlib.sha256).digest()
+        return _b32(mac[:_MAC_BYTES])
+
     def token(self, entryId, number):
         body = f"{entryId}{number}"
-        mac = hmac.new(self.key + self.settings.siteid.encode("utf-8"),
-                       body.encode("ascii"), hashlib.sha256).digest()
-        return body + _b32(mac[:_MAC_BYTES])
+        return body + self._mac(body)
+
+    def releaseMark(self, entryId):
+        """
+        The value of the L{RELEASED_HEADER} line of a release of
+        C{entryId}.
+        """
+        return f"{entryId} {self._mac('released ' + entryId)}"
 
     def parseToken(self, token):
         """
@@ -260,6 +280,39 @@ class Quarantine:
             edits.markDone(recipient, f"quarantined as {entryId}")
         edits.commit()
         return entry
+
+    def releasedEntry(self, message):
+        """
+        The L{Entry} that C{message} is a release of, or C{None}: it must
+        carry a genuine release mark naming a held entry, and have that
+        entry's body, byte for byte.
+        """
+        for value in message.header(RELEASED_HEADER):
+            words = str(value).split()
+            if (len(words) != 2 or not words[0].isascii()
+                    or not hmac.compare_digest(
+                        self.releaseMark(words[0]).encode("ascii"),
+                        " ".join(words).encode("utf-8"))):
+                continue
+            entry = self.entry(words[0])
+            if entry is not None and (mime.bodyDigest(message.dataPath)
+                                      == mime.bodyDigest(entry.dataPath)):
+                return entry
+        return None
+
+    def holdUnlessReleased(self, message, explanation):
+        """
+        L{hold} C{message}, unless it is a release of a held message.
+
+        @return: the new L{Entry}, or C{None} for a release.
+        """
+        released = self.releasedEntry(message)
+        if released is not None:
+            self.log.info("quarantine: message {messageId} is a release of "
+                          "{id}, not held again",
+                          messageId=message.messageId, id=released.id)
+            return None
+        return self.hold(message, explanation)
 
     def entries(self):
         """
@@ -391,8 +444,9 @@ class Quarantine:
         Send the held message, unchanged, to C{recipients} (entries of
         C{entry.recipients}).
         """
+        mark = f"{RELEASED_HEADER}: {self.releaseMark(entry.id)}\n"
         with open(entry.dataPath, "rb") as f:
-            data = f.read()
+            data = mark.encode("ascii") + f.read()
         addresses = [r["address"] for r in recipients]
         d = self.sendmail.send(addresses, data)
         d.addCallback(lambda _: addresses)
@@ -423,17 +477,19 @@ def quarantine(context, message, explanation):
     Hold C{message} (a L{pyfilter.message.Message}) in the quarantine,
     mark its recipients delivered and notify them.
 
-    @return: a Deferred firing with the entry id once everything is done;
-        it fails if anything failed, and the caller must then refuse the
-        message with a temporary failure.
+    @return: a Deferred firing with the entry id once everything is done,
+        or with C{None} when C{message} is a release of a held message (it
+        is not held again: the caller should let it pass); it fails if
+        anything failed, and the caller must then refuse the message with a
+        temporary failure.
     """
     try:
         store = forContext(context)
     except Exception:
         return defer.fail()
-    d = context.threads.run(store.hold, message, explanation)
-    d.addCallback(lambda entry: store.sendNotices(entry))
-    d.addCallback(lambda entry: _held(message, entry))
+    d = context.threads.run(store.holdUnlessReleased, message, explanation)
+    d.addCallback(lambda entry: entry and store.sendNotices(entry))
+    d.addCallback(lambda entry: entry and _held(message, entry))
     return d
 
 

@@ -14,9 +14,11 @@ names; C{release ID} (an administrator's command) delivers it to all its
 recipients.  Without an argument the token is taken from the environment
 variable C{DEFAULT}, which is how Courier runs it for mail to the release
 address, from C{<sysconfdir>/aliasdir/.courier-quarantine-<siteid>-default}
-holding C{| /path/to/pyfilter quarantine release}.  In that case an invalid
-or unknown token is only logged (on standard error) and the exit status is
-0, so that no bounce answers a forged request.
+holding C{| /path/to/pyfilter quarantine release}.  In that case the request
+message on standard input is read and discarded, and an invalid or unknown
+token is only logged (on standard error) with exit status 0, so that no
+bounce answers a forged request.  C{pyfilter courier-install} writes that
+file when the modules file has a C{[quarantine]} section.
 
 Exit status: 0 done, 1 failure, 64 usage error, 78 C{DEFAULT} missing.
 """
@@ -139,8 +141,17 @@ def run(reactor, options, environ, stdout, stderr):
     return d.addErrback(failed)
 
 
-def main(argv, environ=None, stdout=None, stderr=None):
+def discard(stream, chunk=65536):
+    """
+    Read C{stream} to its end, keeping nothing.
+    """
+    while stream.read(chunk):
+        pass
+
+
+def main(argv, environ=None, stdin=None, stdout=None, stderr=None):
     environ = os.environ if environ is None else environ
+    stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     options = Options()
@@ -149,6 +160,11 @@ def main(argv, environ=None, stdout=None, stderr=None):
     except usage.UsageError as e:
         stderr.write(f"{e}\n{options.synopsis}\n")
         return EXIT_USAGE
+    if (options["command"] == "release" and options["argument"] is None
+            and environ.get("DEFAULT")):
+        # Courier pipes the request to us; take it all so its writer never
+        # meets a closed pipe.
+        discard(stdin)
     outcome = []
 
     def react(reactor):

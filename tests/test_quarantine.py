@@ -5,14 +5,17 @@ Tests for pyfilter.quarantine and the C{pyfilter quarantine} command.
 import io
 import json
 import os
+import subprocess
+import sys
 
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from pyfilter import quarantine, quarantinecmd
+from pyfilter import mime, quarantine, quarantinecmd
 from pyfilter.filter import ConfigError
 from pyfilter.modulesconfig import ModulesConfig
 from pyfilter.sendmail import SendmailError
+from tests.daemon import ROOT
 from tests.helpers import makeContext, writeMessage
 from tests.test_controledit import contentOf
 
@@ -55,6 +58,14 @@ def makeStore(testCase, text="", clock=None, key=b"k" * 32):
     settings = quarantine.Settings.fromModules(modules(text), stateDir)
     return quarantine.Quarantine(settings, key, "mail.example.test",
                                  FakeSendmail(), clock or Clock())
+
+
+def released(store, entry):
+    """
+    What a release of C{entry} submits: the mark, then the held bytes.
+    """
+    return (f"X-Quarantine-Released: {store.releaseMark(entry.id)}\n"
+            .encode("ascii") + DATA)
 
 
 def heldMessage(testCase):
@@ -229,7 +240,8 @@ class ReleaseTests(unittest.TestCase):
         entry = store.hold(heldMessage(self), "spam")
         sent = self.successResultOf(store.release(store.token(entry.id, 1)))
         self.assertEqual(sent, ["bob@example.test"])
-        self.assertEqual(store.sendmail.sent, [(["bob@example.test"], DATA)])
+        self.assertEqual(store.sendmail.sent, [(["bob@example.test"],
+                                                released(store, entry))])
 
     def test_guessedRefused(self):
         """A guessed or forged token releases nothing."""
@@ -238,6 +250,74 @@ class ReleaseTests(unittest.TestCase):
         for token in [entry.id + "0", entry.id + "0" + "a" * 13]:
             self.assertIsNone(self.successResultOf(store.release(token)))
         self.assertEqual(store.sendmail.sent, [])
+
+
+class ReleasedMessageTests(unittest.TestCase):
+    """
+    A release comes back through the filters when Courier filters local
+    mail: it must pass, and nothing else may pass for it.
+    """
+
+    def comeBack(self, data):
+        return writeMessage(self, ["s", "ralice@example.test", "R", "N"],
+                            b"Received: from localhost\n" + data)
+
+    def test_releaseRecognised(self):
+        """A release, with Courier's Received line in front, is recognised
+        as a release of its entry."""
+        store = makeStore(self)
+        entry = store.hold(heldMessage(self), "spam")
+        message = self.comeBack(released(store, entry))
+        self.assertEqual(store.releasedEntry(message).id, entry.id)
+        self.assertIsNone(store.holdUnlessReleased(message, "spam"))
+        self.assertEqual([e.id for e in store.entries()], [entry.id])
+        self.assertEqual(len(message.recipients), 1)
+
+    def test_forgedOrMovedMarkRefused(self):
+        """A mark with a wrong MAC, of another key, of an entry that is not
+        held, or on another body, does not let a message pass."""
+        store = makeStore(self)
+        entry = store.hold(heldMessage(self), "spam")
+        mark = store.releaseMark(entry.id)
+        other = makeStore(self, key=b"x" * 32)
+        forged = [mark[:-1] + ("a" if mark[-1] != "a" else "b"),
+                  other.releaseMark(entry.id), store.releaseMark("a" * 20),
+                  entry.id, f"{mark} extra", "\u00e9 x"]
+        for value in forged:
+            message = self.comeBack(
+                f"X-Quarantine-Released: {value}\n".encode("utf-8") + DATA)
+            self.assertIsNone(store.releasedEntry(message), value)
+        moved = self.comeBack(released(store, entry) + b"more virus\n")
+        self.assertIsNone(store.releasedEntry(moved))
+        self.assertIsNotNone(store.holdUnlessReleased(moved, "spam"))
+
+    def test_quarantinePassesRelease(self):
+        """quarantine() fires with None for a release: nothing is held, no
+        notice sent, no recipient marked."""
+        context = makeContext(self)
+        context.threads = ImmediateThreads()
+        store = quarantine.forContext(context)
+        store.sendmail = FakeSendmail()
+        entry = store.hold(heldMessage(self), "spam")
+        message = self.comeBack(released(store, entry))
+        self.assertIsNone(self.successResultOf(quarantine.quarantine(
+            context, message, "spam")))
+        self.assertEqual(store.sendmail.sent, [])
+        self.assertEqual(len(message.recipients), 1)
+
+    def test_bodyDigest(self):
+        """The digest covers the body only, LF or CRLF header ends."""
+        digests = []
+        for data in [b"A: 1\n\nbody\n", b"B: 2\nC: 3\n\nbody\n",
+                     b"A: 1\r\n\r\nbody\n", b"\nbody\n"]:
+            path = self.mktemp()
+            with open(path, "wb") as f:
+                f.write(data)
+            digests.append(mime.bodyDigest(path))
+        self.assertEqual(len(set(digests)), 1)
+        empty = self.mktemp()
+        open(empty, "wb").close()
+        self.assertNotEqual(mime.bodyDigest(empty), digests[0])
 
 
 class CommandTests(unittest.TestCase):
@@ -274,7 +354,8 @@ class CommandTests(unittest.TestCase):
         entry = store.hold(heldMessage(self), "spam")
         self.assertEqual(self.release(store, entry.id)[0], 0)
         self.assertEqual(store.sendmail.sent, [(["alice@example.test",
-                                                 "bob@example.test"], DATA)])
+                                                 "bob@example.test"],
+                                                released(store, entry))])
         self.assertEqual(self.release(store, "nosuchid")[0], 1)
 
     def test_list(self):
@@ -290,7 +371,32 @@ class CommandTests(unittest.TestCase):
     def test_usage(self):
         """Unknown commands are usage errors (status 64)."""
         err = io.StringIO()
-        self.assertEqual(quarantinecmd.main(["frobnicate"], {}, io.StringIO(),
-                                            err), 64)
+        self.assertEqual(quarantinecmd.main(["frobnicate"], {},
+                                            stdout=io.StringIO(), stderr=err),
+                         64)
         self.assertEqual(quarantinecmd.main(["purge", "x"], {},
-                                            io.StringIO(), err), 64)
+                                            stdout=io.StringIO(), stderr=err),
+                         64)
+
+    def test_requestDiscarded(self):
+        """Run by Courier, the request on standard input is read to its end
+        (so Courier never writes into a closed pipe)."""
+        stateDir = os.path.abspath(self.mktemp())
+        os.makedirs(stateDir)
+        modulesConfig = os.path.join(stateDir, "modules.conf")
+        open(modulesConfig, "w").close()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pyfilter.cli", "quarantine",
+             "--modules-config", modulesConfig, "--courier-sysconf", stateDir,
+             "--state-dir", stateDir, "release"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ, DEFAULT="forged", PYTHONPATH=ROOT))
+        with process:
+            # Far more than a pipe holds: a child that exits without
+            # reading makes this write fail with EPIPE.
+            process.stdin.write(b"x" * 4000000)
+            process.stdin.close()
+            errors = process.stderr.read()
+        self.assertEqual(process.wait(60), 0, errors)
+        self.assertIn(b"release refused", errors)
