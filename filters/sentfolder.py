@@ -64,7 +64,8 @@ class SentFolder(Filter):
 
     def __init__(self, config, context):
         super().__init__(config, context)
-        self.sendmail = Sendmail(context.reactor, context.paths.bindir)
+        self.sendmail = Sendmail(context.reactor,
+                                 context.paths.sendmailProgram)
 
     def copyOf(self, message):
         """

@@ -3,6 +3,9 @@ Courier's directories and mail user, as C{courier-config} reports them.
 
 Read once at start-up (never at import time); Debian's layout is the
 fallback when C{courier-config} is not on the PATH or fails.
+
+Courier's C{sendmail} is where C{--enable-sendmail} put it (Debian:
+C{/usr/sbin/sendmail}), else in C{bindir}, Courier's own default.
 """
 
 import os
@@ -19,9 +22,11 @@ DEBIAN = {
     "mailuser": "courier",
     "mailgroup": "courier",
     "piddir": "/run/courier",
+    "sendmail": "/usr/sbin/sendmail",
 }
 
-_PIDDIR = re.compile(r"--with-piddir=([^'\"\s]+)")
+_CONFIGURE_PATHS = {"piddir": re.compile(r"--with-piddir=([^'\"\s]+)"),
+                    "sendmail": re.compile(r"--enable-sendmail=([^'\"\s]+)")}
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class CourierPaths:
     mailuser: str
     mailgroup: str
     piddir: str = DEBIAN["piddir"]
+    sendmail: str = ""
     source: str = "defaults"
 
     @property
@@ -53,6 +59,10 @@ class CourierPaths:
         return os.path.join(self.localstatedir, "filters")
 
     @property
+    def sendmailProgram(self):
+        return self.sendmail or os.path.join(self.bindir, "sendmail")
+
+    @property
     def filterProgramsDir(self):
         return os.path.join(self.libexecdir, "filters")
 
@@ -63,18 +73,20 @@ class CourierPaths:
 def parseCourierConfig(text):
     """
     Parse C{courier-config}'s C{name=value} lines into a dictionary; the pid
-    file directory comes from C{--with-piddir} in C{configure_args}.
+    file directory and sendmail come from C{--with-piddir} and
+    C{--enable-sendmail} in C{configure_args}.
     """
     values = {}
     for line in text.splitlines():
         name, sep, value = line.partition("=")
         name = name.strip()
-        if sep and name in DEBIAN:
+        if sep and name == "configure_args":
+            for key, pattern in _CONFIGURE_PATHS.items():
+                found = pattern.search(value)
+                if found:
+                    values[key] = found.group(1)
+        elif sep and name in DEBIAN:
             values[name] = value.strip()
-        elif sep and name == "configure_args":
-            found = _PIDDIR.search(value)
-            if found:
-                values["piddir"] = found.group(1)
     return values
 
 
@@ -91,6 +103,7 @@ def discover(program="courier-config", timeout=10):
     except (OSError, subprocess.SubprocessError):
         result = None
     if result is not None and result.returncode == 0:
+        values["sendmail"] = ""
         values.update(parseCourierConfig(result.stdout))
         source = program
     return CourierPaths(source=source, **values)

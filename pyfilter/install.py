@@ -23,9 +23,15 @@ environment.  The installer therefore:
      restarts courierfilter so that the new wrapper runs) and waits until
      C{<localstatedir>/allfilters/NAME} accepts connections.
 
+When the modules file has a C{[quarantine]} section, step 4 also writes
+the quarantine's release address,
+C{<sysconfdir>/aliasdir/.courier-quarantine-<siteid>-default}, delivering to
+C{pyfilter quarantine release} with the same modules file and state
+directory (see L{pyfilter.quarantinecmd}).
+
 C{--no-start} stops after step 4.  C{--remove} stops the filter
 (C{filterctl stop NAME}), waits for its socket to go and deletes the
-wrapper.  Must run as root.
+wrapper and the release address written for it.  Must run as root.
 """
 
 import argparse
@@ -39,6 +45,10 @@ import sys
 import time
 
 from pyfilter.courierpaths import discover
+from pyfilter.filter import ConfigError
+from pyfilter.modulesconfig import ModulesConfig
+from pyfilter.quarantine import SECTION as QUARANTINE_SECTION
+from pyfilter.quarantine import Settings as QuarantineSettings
 
 DEFAULT_NAME = "pyfilter"
 DEFAULT_CONFIG = "/etc/pyfilter.conf"
@@ -93,6 +103,32 @@ def wrapperText(twistd, config, modulesConfig, stateDir, extraArgs=()):
             "twistd logs to\n"
             "# standard output, which courierfilter sends to syslog.\n"
             f"exec {shlex.join(command)}\n")
+
+
+def releaseAliasMarker(name):
+    """
+    The first line of a release address file written for filter C{name}.
+    """
+    return (f"# Release address of the quarantine of Courier filter {name}, "
+            f"written by 'pyfilter courier-install'.\n")
+
+
+def releaseAliasText(name, pyfilter, modulesConfig, stateDir):
+    """
+    The dot-courier file that hands mail to the release address to
+    C{pyfilter quarantine release}.
+    """
+    command = [pyfilter, "quarantine", "--modules-config", modulesConfig,
+               "--state-dir", stateDir, "release"]
+    return f"{releaseAliasMarker(name)}| {shlex.join(command)}\n"
+
+
+def releaseAliasName(siteid):
+    """
+    The file name Courier looks up for C{quarantine-<siteid>-*}: lower case,
+    with the periods of the address as colons.
+    """
+    return f".courier-quarantine-{siteid.lower().replace('.', ':')}-default"
 
 
 def processAlive(pidFile):
@@ -262,6 +298,54 @@ class Installer:
         os.replace(temporary, path)
         self.out(f"wrote {path}")
 
+    @property
+    def aliasDir(self):
+        return os.path.join(self.paths.sysconfdir, "aliasdir")
+
+    def writeReleaseAlias(self, name, python, modulesConfig, stateDir):
+        """
+        Write the quarantine's release address when C{modulesConfig} has a
+        C{[quarantine]} section.
+        """
+        try:
+            modules = ModulesConfig.read(modulesConfig)
+            if not modules.hasSection(QUARANTINE_SECTION):
+                return
+            siteid = QuarantineSettings.fromModules(modules, stateDir).siteid
+        except ConfigError as e:
+            raise InstallError(str(e)) from e
+        pyfilter = os.path.join(os.path.dirname(python), "pyfilter")
+        self.checkExecutable(pyfilter)
+        os.makedirs(self.aliasDir, mode=0o755, exist_ok=True)
+        path = os.path.join(self.aliasDir, releaseAliasName(siteid))
+        temporary = path + ".new"
+        with open(temporary, "w", encoding="utf-8") as f:
+            f.write(releaseAliasText(name, pyfilter, modulesConfig, stateDir))
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+        self.out(f"wrote {path}: mail to quarantine-{siteid}-*@<me> "
+                 f"releases quarantined messages")
+
+    def removeReleaseAliases(self, name):
+        """
+        Delete the release address files written for filter C{name}.
+        """
+        try:
+            names = os.listdir(self.aliasDir)
+        except FileNotFoundError:
+            return
+        marker = releaseAliasMarker(name)
+        for entry in names:
+            if not (entry.startswith(".courier-quarantine-")
+                    and entry.endswith("-default")):
+                continue
+            path = os.path.join(self.aliasDir, entry)
+            with open(path, encoding="utf-8", errors="replace") as f:
+                if f.readline() != marker:
+                    continue
+            os.unlink(path)
+            self.out(f"removed {path}")
+
     def courierCommand(self, program, *args):
         """
         Run one of Courier's programs from sbindir.
@@ -322,6 +406,7 @@ class Installer:
                          *extraArgs]
         self.writeWrapper(name, wrapperText(twistd, config, modulesConfig,
                                             stateDir, extraArgs))
+        self.writeReleaseAlias(name, python, modulesConfig, stateDir)
         if start:
             self.activate(name, selective)
         else:
@@ -339,6 +424,7 @@ class Installer:
                                  self.socketWait):
                     self.out(f"warning: the socket of {name} is still there "
                              f"after {self.socketWait} s")
+        self.removeReleaseAliases(name)
         wrapper = self.wrapperPath(name)
         if os.path.lexists(wrapper):
             os.unlink(wrapper)

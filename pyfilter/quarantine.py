@@ -467,7 +467,8 @@ def forContext(context):
         settings = Settings.fromModules(context.modules, context.stateDir)
         found = Quarantine(settings, loadKey(context.stateDir),
                            context.courier.me(),
-                           Sendmail(context.reactor, context.paths.bindir))
+                           Sendmail(context.reactor,
+                                    context.paths.sendmailProgram))
         _cache[context] = found
     return found
 

@@ -73,7 +73,7 @@ def openQuarantine(reactor, options):
     settings = Settings.fromModules(modules, options["state-dir"])
     return Quarantine(settings, loadKey(options["state-dir"]),
                       CourierConfig(paths.sysconfdir).me(),
-                      Sendmail(reactor, paths.bindir))
+                      Sendmail(reactor, paths.sendmailProgram))
 
 
 def listEntries(store, stdout):

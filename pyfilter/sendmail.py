@@ -1,7 +1,7 @@
 """
 Submitting a message through Courier's own C{sendmail}, asynchronously.
 
-The program is C{<bindir>/sendmail} from Courier's paths.  Addresses are
+The program is Courier's sendmail (L{CourierPaths.sendmailProgram}).  Addresses are
 checked before they reach its command line (no leading C{-}, no spaces or
 control characters), and the recipients follow C{-}, the end-of-options
 marker of Courier's sendmail (it ignores C{--}: an argument after C{--}
@@ -14,8 +14,6 @@ Courier's sendmail runs the global filters on what it submits (when
 C{enablefiltering} lists C{local}), so this daemon sees such messages as
 new local mail; the submission never blocks the daemon while it does.
 """
-
-import os
 
 from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
@@ -88,14 +86,14 @@ class _Submission(protocol.ProcessProtocol):
 
 class Sendmail:
     """
-    Courier's sendmail at C{<bindir>/sendmail}.
+    Courier's sendmail, the program at C{program}.
     """
 
     log = Logger()
 
-    def __init__(self, reactor, bindir, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, reactor, program, timeout=DEFAULT_TIMEOUT):
         self.reactor = reactor
-        self.program = os.path.join(bindir, "sendmail")
+        self.program = program
         self.timeout = timeout
         self._running = set()
 

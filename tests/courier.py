@@ -481,11 +481,30 @@ def restoreFilters():
     os.unlink(SET_ASIDE)
 
 
+ALIASDIR = os.path.join(ETC, "aliasdir")
+
+
+def ourReleaseAliases():
+    """
+    The quarantine release addresses that C{pyfilter courier-install} wrote
+    for our filter (their first line names it).
+    """
+    found = []
+    for name in os.listdir(ALIASDIR) if os.path.isdir(ALIASDIR) else ():
+        path = os.path.join(ALIASDIR, name)
+        if name.startswith(".courier-quarantine-"):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                if f" {FILTER_NAME}, " in f.readline():
+                    found.append(path)
+    return found
+
+
 def removeOurFilter():
     for path in (os.path.join(ACTIVE, FILTER_NAME),
                  os.path.join(LIBEXEC, "filters", FILTER_NAME),
                  os.path.join(SPOOL, "allfilters", FILTER_NAME),
-                 os.path.join(SPOOL, "filters", FILTER_NAME)):
+                 os.path.join(SPOOL, "filters", FILTER_NAME),
+                 *ourReleaseAliases()):
         if os.path.lexists(path):
             os.unlink(path)
 

@@ -9,7 +9,6 @@ import os
 import re
 
 from hypothesis import strategies as st
-from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import Logger

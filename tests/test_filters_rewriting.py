@@ -269,7 +269,7 @@ class SendmailTests(unittest.TestCase):
         with open(self.program, "w") as f:
             f.write(FAKE_SENDMAIL)
         os.chmod(self.program, stat.S_IRWXU)
-        self.sendmail = Sendmail(reactor, self.bindir, timeout=5)
+        self.sendmail = Sendmail(reactor, self.program, timeout=5)
 
     @defer.inlineCallbacks
     def test_submitted(self):
@@ -363,7 +363,7 @@ class LegacySendmailTests(unittest.TestCase):
         with open(self.program, "w") as f:
             f.write(FAKE_SENDMAIL)
         os.chmod(self.program, stat.S_IRWXU)
-        config.configure(CourierPaths(**dict(DEBIAN, bindir=self.bindir)),
+        config.configure(CourierPaths(**dict(DEBIAN, sendmail=self.program)),
                          None, None)
         self.addCleanup(config.configure, None, None, None)
 

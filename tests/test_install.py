@@ -276,6 +276,62 @@ class InstallTests(InstallerMixin, unittest.TestCase):
         self.assertFalse([line for line in self.said if "created" in line])
 
 
+class ReleaseAliasTests(InstallerMixin, unittest.TestCase):
+
+    def install(self, modulesText):
+        modulesConfig = self.path("modules.conf")
+        with open(modulesConfig, "w") as f:
+            f.write(modulesText)
+        self.installer().install("pyfilter", self.python, self.config,
+                                 modulesConfig, self.path("state"),
+                                 start=False)
+        return modulesConfig
+
+    def test_writtenForQuarantineSection(self):
+        """A [quarantine] section gets the release address file, named as
+        Courier looks it up (lower case, periods as colons), running the
+        venv's pyfilter with the same modules file and state directory."""
+        modulesConfig = self.install("[quarantine]\nsiteid = 'Mail.Site'\n")
+        path = self.path("sysconf", "aliasdir",
+                         ".courier-quarantine-mail:site-default")
+        with open(path) as f:
+            text = f.read()
+        self.assertEqual(text, install.releaseAliasText(
+            "pyfilter", self.path("venv/bin/pyfilter"), modulesConfig,
+            self.path("state")))
+        self.assertTrue(text.endswith(
+            f"| {self.path('venv/bin/pyfilter')} quarantine --modules-config "
+            f"{modulesConfig} --state-dir {self.path('state')} release\n"))
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o644)
+        self.assertIn(["runuser", "-u", self.paths.mailuser, "--", "test",
+                       "-x", self.path("venv/bin/pyfilter")], self.run.calls)
+
+    def test_noneWithoutQuarantineSection(self):
+        """Without a [quarantine] section no release address is made."""
+        self.install("[clamav.py]\naction = 'reject'\n")
+        self.assertFalse(os.path.exists(self.path("sysconf", "aliasdir")))
+
+    def test_badQuarantineSection(self):
+        """A [quarantine] section with a bad site id stops the install."""
+        self.assertRaises(install.InstallError, self.install,
+                          "[quarantine]\nsiteid = 'a b'\n")
+
+    def test_removedWithTheFilter(self):
+        """--remove deletes the release address written for this filter,
+        not files the admin wrote or written for another filter."""
+        self.install("[quarantine]\n")
+        aliasDir = self.path("sysconf", "aliasdir")
+        for name, text in [(".courier-quarantine-own-default", "| mine\n"),
+                           (".courier-quarantine-x-default",
+                            install.releaseAliasMarker("other"))]:
+            with open(os.path.join(aliasDir, name), "w") as f:
+                f.write(text)
+        self.installer().remove("pyfilter")
+        self.assertEqual(sorted(os.listdir(aliasDir)),
+                         [".courier-quarantine-own-default",
+                          ".courier-quarantine-x-default"])
+
+
 class ActivateTests(InstallerMixin, unittest.TestCase):
 
     def listen(self, name):

@@ -4,7 +4,7 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from pyfilter import tap
-from pyfilter.courierpaths import parseCourierConfig
+from pyfilter.courierpaths import DEBIAN, CourierPaths, parseCourierConfig
 from pyfilter.service import isStartupPipe, otherFilterDir
 
 
@@ -86,9 +86,20 @@ class ServiceHelperTests(SynchronousTestCase):
         self.assertEqual(values, {"localstatedir": "/var/lib/courier",
                                   "mailuser": "courier"})
 
-    def test_pidDirectory(self):
-        """The pid directory comes from configure_args' --with-piddir."""
+    def test_pidDirectoryAndSendmail(self):
+        """The pid directory and sendmail come from configure_args'
+        --with-piddir and --enable-sendmail."""
         values = parseCourierConfig(
             "configure_args=\"'--prefix=/usr' '--with-piddir=/var/run/c' "
-            "'--x'\"\n")
-        self.assertEqual(values, {"piddir": "/var/run/c"})
+            "'--enable-sendmail=/usr/sbin/sendmail' '--x'\"\n")
+        self.assertEqual(values, {"piddir": "/var/run/c",
+                                  "sendmail": "/usr/sbin/sendmail"})
+
+    def test_sendmailProgram(self):
+        """Without --enable-sendmail, sendmail is Courier's own default,
+        <bindir>/sendmail; Debian's is /usr/sbin/sendmail."""
+        paths = CourierPaths(**dict(DEBIAN, bindir="/opt/courier/bin",
+                                    sendmail=""))
+        self.assertEqual(paths.sendmailProgram, "/opt/courier/bin/sendmail")
+        self.assertEqual(CourierPaths(**DEBIAN).sendmailProgram,
+                         "/usr/sbin/sendmail")

@@ -123,6 +123,8 @@ def _mailId(lookup, name):
 def __getattr__(name):
     if name in _PATH_NAMES:
         return getattr(_paths(), name)
+    if name == "sendmailProgram":
+        return _paths().sendmailProgram
     if name == "mailuid":
         return _mailId(lambda user: pwd.getpwnam(user).pw_uid,
                        _paths().mailuser)

@@ -2,7 +2,7 @@
 The reference's C{courier.sendmail} for legacy filter modules.
 
 C{sendmail(mail_from, rcpt_to, message_chunks)} submits a message through
-Courier's C{<bindir>/sendmail}: C{-f mail_from} when it is not empty, then
+Courier's sendmail (C{--enable-sendmail}'s path, else C{<bindir>/sendmail}): C{-f mail_from} when it is not empty, then
 the recipient (a string) or recipients (a list).  Unlike the reference, the
 message is assembled completely before sendmail starts, addresses that
 sendmail could take for options are refused (L{ValueError}), the recipients
@@ -12,7 +12,6 @@ silently.  It blocks, so call it from legacy code only (which runs in the
 daemon's thread pool); pyfilter's own filters use L{pyfilter.sendmail}.
 """
 
-import os
 import subprocess
 
 from pyfilter.compat.courier import config
@@ -21,7 +20,7 @@ from pyfilter.sendmail import DEFAULT_TIMEOUT, SendmailError, sendmailArguments
 
 def sendmail(mail_from, rcpt_to, message_chunks):
     recipients = [rcpt_to] if isinstance(rcpt_to, str) else list(rcpt_to)
-    program = os.path.join(config.bindir, "sendmail")
+    program = config.sendmailProgram
     arguments = sendmailArguments(program, recipients, mail_from)
     message = b"".join(chunk.encode("utf-8") if isinstance(chunk, str)
                        else bytes(chunk) for chunk in message_chunks)
