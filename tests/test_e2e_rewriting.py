@@ -1,7 +1,7 @@
 """
 End-to-end tests of the filters that change mail, through a real Courier
 (see tests/courier.py; skipped where Courier cannot run): noduplicates,
-nosuccessdsn, add_signature and noreceivedheaders.
+nosuccessdsn, add_signature, noreceivedheaders and sentfolder.
 """
 
 import os
@@ -103,3 +103,26 @@ class RewritingEndToEndTests(unittest.TestCase):
         self.assertIn(b"\n".join(contentLines) + b"\n\n" + body, delivered)
         self.assertIn(b"\n\n-- \nAlice, example.test\n\n--=_pyfilter_",
                       delivered)
+
+    def test_sentFolderCopy(self):
+        """An authenticated sender gets a copy marked for the Sent folder,
+        with a Bcc line naming the envelope recipient missing from the
+        headers, through Courier's own sendmail; the recipients get the
+        message; the copy (local mail, no auth) makes no further copy."""
+        courier.useFilter("sentfolder\n",
+                          "[sentfolder.py]\nsiteid = 'e2e-sent-site'\n")
+        message = courier.makeMessage("alice@example.test", "bob@example.test")
+        code, text = courier.send(
+            "alice@example.test", ["bob@example.test", "carol@example.test"],
+            message, auth=("alice", courier.PASSWORD))
+        self.assertEqual(code, 250, text)
+        [toBob] = courier.waitForMail("bob", 1)
+        [toCarol] = courier.waitForMail("carol", 1)
+        [copy] = courier.waitForMail("alice", 1)
+        self.assertIn(b"\nX-Deliver-To-Sent-Folder: e2e-sent-site\n"
+                      b"Bcc: carol@example.test\n", copy)
+        _, body = message.replace(b"\r\n", b"\n").split(b"\n\n", 1)
+        for delivered in (toBob, toCarol, copy):
+            self.assertTrue(delivered.endswith(b"\n\n" + body))
+        self.assertNotIn(b"X-Deliver-To-Sent-Folder", toBob + toCarol)
+        self.assertEqual(len(quietFor("alice", 2)), 1)
