@@ -104,6 +104,7 @@ def check(reactor, options, stdout, stderr):
     @raise ConfigError: the configuration is wrong.
     @raise ControlFileError: the message's control files cannot be read.
     """
+    loader.extendModulePath(options["module-paths"])
     paths = discover().overriding(sysconfdir=options["courier-sysconf"])
     modules = ModulesConfig.read(options["modules-config"])
     settings = loader.daemonSettings(modules)

@@ -69,6 +69,16 @@ def _importExisting(moduleName):
         raise
 
 
+def extendModulePath(directories):
+    """
+    Let filter modules be found in C{directories} too, after everything
+    already on C{sys.path}.
+    """
+    for directory in directories:
+        if directory not in sys.path:
+            sys.path.append(directory)
+
+
 def findFilter(name):
     """
     Locate the filter named C{name}.

@@ -3,6 +3,7 @@ C{twistd pyfilter}: options and service construction.
 """
 
 import os
+import stat
 
 from twisted.python import usage
 
@@ -38,6 +39,25 @@ def parseResolver(value):
     return f"{host}:{port}"
 
 
+def checkModuleDirectory(value):
+    """
+    The absolute path of a C{--module-path} directory.
+
+    @raise usage.UsageError: it is not a directory, or any user may write
+        into it (and so choose the code the daemon runs).
+    """
+    try:
+        mode = os.stat(value).st_mode
+    except OSError as e:
+        raise usage.UsageError(f"--module-path {value}: {e.strerror}") from e
+    if not stat.S_ISDIR(mode):
+        raise usage.UsageError(f"--module-path {value}: not a directory")
+    if mode & stat.S_IWOTH:
+        raise usage.UsageError(f"--module-path {value}: writable by any "
+                               f"user, refusing to run code from it")
+    return os.path.abspath(value)
+
+
 class ConfigOptions(usage.Options):
     """
     The options that say which configuration to run: shared by the daemon
@@ -58,12 +78,20 @@ class ConfigOptions(usage.Options):
     def __init__(self):
         super().__init__()
         self["resolvers"] = []
+        self["module-paths"] = []
 
     def opt_resolver(self, value):
         """
         DNS server HOST:PORT to use instead of /etc/resolv.conf (repeatable)
         """
         self["resolvers"].append(parseResolver(value))
+
+    def opt_module_path(self, value):
+        """
+        directory of more filter modules, searched after pyfilter's own
+        filters and the pythonfilter package (repeatable)
+        """
+        self["module-paths"].append(checkModuleDirectory(value))
 
     def postOptions(self):
         if self["config"] is None:
@@ -90,10 +118,12 @@ class Options(ConfigOptions):
 
 
 def makeService(options, reactor=None):
+    from pyfilter import loader
     from pyfilter.courierpaths import discover
     from pyfilter.service import FilterService
     if reactor is None:
         from twisted.internet import reactor
+    loader.extendModulePath(options["module-paths"])
     paths = discover().overriding(sysconfdir=options["courier-sysconf"])
     socketPath = options["socket"] or os.path.join(
         paths.filtersDir if options["selective"] else paths.allfiltersDir,

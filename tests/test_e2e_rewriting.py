@@ -1,7 +1,8 @@
 """
 End-to-end tests of the filters that change mail, through a real Courier
 (see tests/courier.py; skipped where Courier cannot run): noduplicates,
-nosuccessdsn, add_signature, noreceivedheaders and sentfolder.
+nosuccessdsn, add_signature, noreceivedheaders and sentfolder; and a test
+filter that adds a recipient.
 """
 
 import os
@@ -14,6 +15,9 @@ from twisted.trial import unittest
 from tests import courier
 
 SIGNATURE_DIR = "/var/tmp/pyfilter-e2e-signatures"
+#: Where the test filters are copied for Courier's user to read them.
+MODULE_DIR = os.path.join(courier.STATE, "filters")
+TEST_FILTERS = os.path.join(os.path.dirname(__file__), "daemonfilters")
 BODY = "Hello from the pyfilter end-to-end tests.\n"
 
 
@@ -57,6 +61,24 @@ class RewritingEndToEndTests(unittest.TestCase):
         self.assertEqual(len(quietFor("alice", 2)), 1)
         self.assertIn('Removing duplicate address "alice@example.test"',
                       courier.courierLog())
+
+    def test_addedRecipientDelivered(self):
+        """A recipient that a filter adds to the control file gets the
+        message too."""
+        os.makedirs(MODULE_DIR, mode=0o755, exist_ok=True)
+        os.chmod(MODULE_DIR, 0o755)
+        self.addCleanup(shutil.rmtree, MODULE_DIR, True)
+        shutil.copy(os.path.join(TEST_FILTERS, "addrecipient.py"), MODULE_DIR)
+        courier.useFilter("addrecipient\n",
+                          "[addrecipient.py]\naddress = 'carol@example.test'\n",
+                          extraArgs=["--module-path", MODULE_DIR])
+        code, text = courier.send(
+            "alice@example.test", "bob@example.test",
+            courier.makeMessage("alice@example.test", "bob@example.test"))
+        self.assertEqual(code, 250, text)
+        [toBob] = courier.waitForMail("bob", 1)
+        [toCarol] = courier.waitForMail("carol", 1)
+        self.assertIn(b"Subject: pyfilter e2e", toCarol)
 
     def test_successNotificationSuppressed(self):
         """NOTIFY=SUCCESS,FAILURE gives bob a success DSN without the filter

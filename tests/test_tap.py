@@ -1,9 +1,10 @@
 import os
+import sys
 
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
-from pyfilter import tap
+from pyfilter import loader, tap
 from pyfilter.courierpaths import DEBIAN, CourierPaths, parseCourierConfig
 from pyfilter.service import isStartupPipe, otherFilterDir
 
@@ -47,6 +48,39 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(options["resolvers"],
                          ["127.0.0.1:5353", "::1:53", "10.0.0.1:53"])
         self.assertRaises(usage.UsageError, self.parse, "--resolver", "x:99999")
+
+    def test_modulePath(self):
+        """--module-path is repeatable, made absolute, and refuses what is
+        not a directory or is writable by any user."""
+        first, second = self.mktemp(), self.mktemp()
+        for directory in (first, second):
+            os.makedirs(directory, mode=0o755)
+            os.chmod(directory, 0o755)
+        options = self.parse("--module-path", first, "--module-path", second)
+        self.assertEqual(options["module-paths"],
+                         [os.path.abspath(first), os.path.abspath(second)])
+        self.assertEqual(self.parse()["module-paths"], [])
+        os.chmod(second, 0o777)
+        self.assertRaises(usage.UsageError, self.parse, "--module-path",
+                          second)
+        self.assertRaises(usage.UsageError, self.parse, "--module-path",
+                          os.path.join(first, "missing"))
+
+    def test_modulePathFindsFilters(self):
+        """A filter module in a --module-path directory is found by name,
+        after pyfilter's own filters."""
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        with open(os.path.join(directory, "sitefilter.py"), "w") as f:
+            f.write("def do_filter(body, controls):\n    return ''\n")
+        self.addCleanup(sys.modules.pop, "sitefilter", None)
+        self.addCleanup(sys.path.remove, directory)
+        loader.extendModulePath([directory])
+        loader.extendModulePath([directory])
+        self.assertEqual(sys.path.count(directory), 1)
+        self.assertEqual(sys.path[-1], directory)
+        self.assertEqual(loader.findFilter("sitefilter").__name__,
+                         "sitefilter")
 
     def test_makeServiceSocketPaths(self):
         """The socket is in allfilters/, or filters/ with --selective."""
