@@ -15,9 +15,8 @@ from email.message import EmailMessage
 from twisted.trial import unittest
 
 from tests import courier, services
+from tests.test_e2e_clamav import RECIPIENT, SENDER, messageWith
 
-SENDER = "carol@example.test"
-RECIPIENT = "alice@example.test"
 SITEID = "e2e"
 RELEASE_ADDRESS = re.compile(
     rb"Quarantine release address: (quarantine-" + SITEID.encode()
@@ -26,13 +25,7 @@ RELEASE_ADDRESS = re.compile(
 
 def signedMessage():
     with open(services.SIGNED_FILE) as f:
-        text = f.read()
-    message = EmailMessage()
-    message["From"] = SENDER
-    message["To"] = RECIPIENT
-    message["Subject"] = "pyfilter quarantine e2e"
-    message.set_content(text)
-    return message.as_bytes()
+        return messageWith(f.read())
 
 
 def forwardOf(notice, releaseAddress):
@@ -89,7 +82,7 @@ class QuarantineEndToEndTests(unittest.TestCase):
         self.assertIn(b"\nX-Quarantine-Released: ", released)
         _, body = original.replace(b"\r\n", b"\n").split(b"\n\n", 1)
         self.assertTrue(released.endswith(b"\n\n" + body))
-        self.assertIn(b"Subject: pyfilter quarantine e2e", released)
+        self.assertIn(b"Subject: pyfilter clamav e2e", released)
         log = self.log()
         self.assertIn("not held again", log)
         self.assertEqual(log.count("held as "), 1)
