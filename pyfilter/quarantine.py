@@ -120,7 +120,8 @@ class Settings:
 def loadKey(stateDir):
     """
     The secret for release tokens, created (32 random bytes, mode 0600) on
-    first use.
+    first use.  Created by root (an administrator's C{pyfilter quarantine}),
+    it is given to the owner of C{stateDir}, the daemon's user.
     """
     path = os.path.join(stateDir, KEY_FILE)
     try:
@@ -133,6 +134,9 @@ def loadKey(stateDir):
         return key
     key = secrets.token_bytes(32)
     with os.fdopen(fd, "wb") as f:
+        if os.geteuid() == 0:
+            owner = os.stat(stateDir)
+            os.fchown(fd, owner.st_uid, owner.st_gid)
         f.write(key)
         f.flush()
         os.fsync(f.fileno())

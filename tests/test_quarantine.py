@@ -155,6 +155,19 @@ class TokenTests(unittest.TestCase):
                          .st_mode & 0o777, 0o600)
 
 
+    def test_keyCreatedByRootGivenToStateDirOwner(self):
+        """Created by root, the secret belongs to the state directory's
+        owner, so that the daemon can still read it."""
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("needs root, to give files away")
+        stateDir = os.path.abspath(self.mktemp())
+        os.makedirs(stateDir)
+        os.chown(stateDir, 65534, 65534)
+        quarantine.loadKey(stateDir)
+        status = os.stat(os.path.join(stateDir, "quarantine.key"))
+        self.assertEqual((status.st_uid, status.st_gid), (65534, 65534))
+
+
 class NoticeTests(unittest.TestCase):
     def test_noticeText(self):
         """The notice has the reference's headers and says why, until when,
