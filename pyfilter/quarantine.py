@@ -62,6 +62,7 @@ from twisted.logger import Logger
 from pyfilter import controledit, mime
 from pyfilter.filter import (ConfigError, boolean, nonNegativeInteger,
                              optional, string)
+from pyfilter.ownership import giveToDirectoryOwner
 from pyfilter.rewrite import fsyncPath
 from pyfilter.sendmail import Sendmail
 
@@ -133,10 +134,8 @@ def loadKey(stateDir):
             raise ConfigError(f"{path}: quarantine key is too short")
         return key
     key = secrets.token_bytes(32)
+    giveToDirectoryOwner(stateDir, [KEY_FILE])
     with os.fdopen(fd, "wb") as f:
-        if os.geteuid() == 0:
-            owner = os.stat(stateDir)
-            os.fchown(fd, owner.st_uid, owner.st_gid)
         f.write(key)
         f.flush()
         os.fsync(f.fileno())

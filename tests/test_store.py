@@ -182,6 +182,18 @@ class SQLiteStoreTests(StoreTestsMixin, unittest.TestCase):
             [s.increment("r", "ip", 60) for s in (self.store, other) * 50])
         self.assertEqual((yield other.increment("r", "ip", 60)), 101)
 
+    @defer.inlineCallbacks
+    def test_filesCreatedByRootGivenToDirectoryOwner(self):
+        """Made by root (pyfilter import-state), the database files belong
+        to the state directory's owner, the daemon's user."""
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("needs root, to give files away")
+        os.chown(self.directory, 65534, 65534)
+        yield self.store.set("t", "k", 5, 60)
+        for suffix in ("", "-wal", "-shm"):
+            status = os.stat(self.store.path + suffix)
+            self.assertEqual((status.st_uid, status.st_gid), (65534, 65534))
+
     def test_walMode(self):
         """The database is in WAL mode."""
         d = self.store.get("t", "k")

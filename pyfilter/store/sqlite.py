@@ -20,6 +20,7 @@ import threading
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from pyfilter.ownership import giveToDirectoryOwner
 from pyfilter.store import Store, StoreError
 
 FILENAME = "state.sqlite"
@@ -145,6 +146,8 @@ class SQLiteStore(Store):
                 connection.execute("PRAGMA synchronous=NORMAL")
                 for statement in SCHEMA:
                     connection.execute(statement)
+                giveToDirectoryOwner(os.path.dirname(self.path), [
+                    FILENAME + suffix for suffix in ("", "-wal", "-shm")])
             except sqlite3.Error:
                 connection.close()
                 raise
