@@ -100,10 +100,11 @@ class Greylist(Filter):
         store = self.passed.store
         now = store.now()
         passedTtl = self.config["senders_passed_ttl"]
-        # Passed triplets first: the common case then costs one read and
-        # one write.
-        last = yield self.passed.get(triplet, referenceTriplet)
-        if last is not None:
+        # Passed triplets first: the common case then costs one round trip
+        # to the store.
+        if (yield self.passed.refresh(triplet, now, passedTtl)):
+            return None
+        if (yield self.passed.adopt(triplet, referenceTriplet)) is not None:
             yield self.passed.set(triplet, now, passedTtl)
             return None
         first = yield self.pending.get(triplet, referenceTriplet)

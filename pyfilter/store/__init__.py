@@ -156,6 +156,17 @@ class Store:
         now = self.now()
         return self._call("add", name, key, int(value), now + ttl, now)
 
+    def refresh(self, name, key, value, ttl):
+        """
+        Replace a live entry of C{key} with C{value} for C{ttl} seconds; an
+        absent or expired one stays absent.  One round trip where L{get}
+        and L{set} take two.
+
+        @return: a Deferred with whether a live entry was replaced.
+        """
+        now = self.now()
+        return self._call("refresh", name, key, int(value), now + ttl, now)
+
     def delete(self, name, key):
         return self._call("delete", name, key)
 
@@ -260,14 +271,21 @@ class Table:
         the texts the reference hashed for it, when they differ.
         """
         value = yield self.store.get(self.name, tupleKey(*parts))
-        if value is None and self.reference:
-            value = yield self._adopt(parts, referenceParts or parts)
+        if value is None:
+            value = yield self.adopt(parts, referenceParts)
         return value
 
     @defer.inlineCallbacks
-    def _adopt(self, parts, referenceParts):
+    def adopt(self, parts, referenceParts=None):
+        """
+        Move the imported reference entry for C{parts} to its own key.
+
+        @return: its value, or C{None} when there is none.
+        """
+        if not self.reference:
+            return None
         found = yield self.store.pop(self.referenceName,
-                                     referenceKey(*referenceParts))
+                                     referenceKey(*(referenceParts or parts)))
         if found is None:
             return None
         value, expires = found
@@ -280,6 +298,9 @@ class Table:
 
     def add(self, parts, value, ttl):
         return self.store.add(self.name, tupleKey(*parts), value, ttl)
+
+    def refresh(self, parts, value, ttl):
+        return self.store.refresh(self.name, tupleKey(*parts), value, ttl)
 
     def delete(self, parts):
         return self.store.delete(self.name, tupleKey(*parts))

@@ -36,6 +36,12 @@ class MemoryStore(Store):
         if self._live(name, key, now) is None:
             self.entries[(name, key)] = (value, expires)
 
+    def _refresh(self, name, key, value, expires, now):
+        if self._live(name, key, now) is None:
+            return False
+        self.entries[(name, key)] = (value, expires)
+        return True
+
     def _delete(self, name, key):
         self.entries.pop((name, key), None)
 

@@ -48,6 +48,9 @@ STATEMENTS = {
             " (name, key) DO UPDATE SET value = EXCLUDED.value,"
             " expires = EXCLUDED.expires"
             " WHERE pyfilter_state.expires <= %s"),
+    "refresh": ("UPDATE pyfilter_state SET value = %(value)s,"
+                " expires = %(expires)s WHERE name = %(name)s"
+                " AND key = %(key)s AND expires > %(now)s RETURNING 1"),
     "delete": "DELETE FROM pyfilter_state WHERE name = %s AND key = %s",
     "pop": ("DELETE FROM pyfilter_state WHERE name = %s AND key = %s"
             " RETURNING value, expires, expires > %s"),
@@ -86,6 +89,7 @@ RESULTS = {
     "get": _first,
     "pop": _pop,
     "hasAny": bool,
+    "refresh": bool,
     "increment": _increment,
 }
 
@@ -93,6 +97,8 @@ RESULTS = {
 def _parameters(operation, args):
     if operation == "increment":
         return dict(zip(("name", "key", "current", "first", "expires"), args))
+    if operation == "refresh":
+        return dict(zip(("name", "key", "value", "expires", "now"), args))
     if operation == "purge":
         return (args[0], args[0])
     return args
@@ -130,7 +136,7 @@ class PostgresStore(Store):
         self.idle = []
 
     def _execute(self, operation, *args):
-        rows = operation in ("get", "pop", "hasAny", "increment")
+        rows = operation in ("get", "pop", "hasAny", "refresh", "increment")
         d = self.query(STATEMENTS[operation], _parameters(operation, args),
                        rows)
         return d.addCallback(RESULTS.get(operation, lambda _: None))
