@@ -4,6 +4,7 @@ C{twistd pyfilter}: options and service construction.
 
 import os
 import stat
+import sys
 
 from twisted.python import usage
 
@@ -37,6 +38,14 @@ def parseResolver(value):
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise usage.UsageError(f"--resolver wants HOST:PORT, got {value!r}")
     return f"{host}:{port}"
+
+
+#: Seconds a thread may keep the GIL while another waits for it (Python's
+#: default is 0.005).  The state store's thread needs the GIL back after
+#: each SQLite statement; with the default it could wait 5 ms each time
+#: behind a busy reactor thread (measured: the embedded store's filters ran
+#: 40-60 % faster at 64 concurrent messages with 0.0005).
+SWITCH_INTERVAL = 0.0005
 
 
 def checkModuleDirectory(value):
@@ -123,6 +132,7 @@ def makeService(options, reactor=None):
     from pyfilter.service import FilterService
     if reactor is None:
         from twisted.internet import reactor
+    sys.setswitchinterval(SWITCH_INTERVAL)
     loader.extendModulePath(options["module-paths"])
     paths = discover().overriding(sysconfdir=options["courier-sysconf"])
     socketPath = options["socket"] or os.path.join(

@@ -78,6 +78,21 @@ class StoreTestsMixin:
         self.assertEqual((yield self.store.get("t", "k")), 3)
 
     @defer.inlineCallbacks
+    def test_refreshReplacesOnlyLiveEntry(self):
+        """refresh replaces a live entry and says so; a missing or expired
+        one stays missing."""
+        self.assertFalse((yield self.store.refresh("t", "k", 2, 60)))
+        self.assertIsNone((yield self.store.get("t", "k")))
+        yield self.store.set("t", "k", 1, 60)
+        self.clock.advance(30)
+        self.assertTrue((yield self.store.refresh("t", "k", 2, 60)))
+        self.clock.advance(59)
+        self.assertEqual((yield self.store.get("t", "k")), 2)
+        self.clock.advance(1)
+        self.assertFalse((yield self.store.refresh("t", "k", 3, 60)))
+        self.assertIsNone((yield self.store.get("t", "k")))
+
+    @defer.inlineCallbacks
     def test_delete(self):
         """A deleted key reads as None; deleting a missing key is fine."""
         yield self.store.set("t", "k", 5, 60)
@@ -181,6 +196,20 @@ class SQLiteStoreTests(StoreTestsMixin, unittest.TestCase):
         yield defer.gatherResults(
             [s.increment("r", "ip", 60) for s in (self.store, other) * 50])
         self.assertEqual((yield other.increment("r", "ip", 60)), 101)
+
+    @defer.inlineCallbacks
+    def test_closeRunsWhatWasAsked(self):
+        """Operations asked for in the reactor turn that closes the store
+        are still carried out."""
+        written = self.store.set("t", "k", 5, 60)
+        self.store.close()
+        yield written
+        other = SQLiteStore(self.directory, reactor, self.clock)
+        other.start()
+        self.addCleanup(other.close)
+        self.assertEqual((yield other.get("t", "k")), 5)
+
+    test_closeRunsWhatWasAsked.timeout = 30
 
     @defer.inlineCallbacks
     def test_filesCreatedByRootGivenToDirectoryOwner(self):

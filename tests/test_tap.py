@@ -83,7 +83,9 @@ class OptionsTests(SynchronousTestCase):
                          "sitefilter")
 
     def test_makeServiceSocketPaths(self):
-        """The socket is in allfilters/, or filters/ with --selective."""
+        """The socket is in allfilters/, or filters/ with --selective; the
+        GIL switch interval is shortened for the store's thread."""
+        self.addCleanup(sys.setswitchinterval, sys.getswitchinterval())
         service = tap.makeService(self.parse("--courier-sysconf", "/s"))
         self.assertEqual(os.path.basename(os.path.dirname(service.socketPath)),
                          "allfilters")
@@ -91,6 +93,7 @@ class OptionsTests(SynchronousTestCase):
         service = tap.makeService(self.parse("--selective"))
         self.assertEqual(os.path.basename(os.path.dirname(service.socketPath)),
                          "filters")
+        self.assertAlmostEqual(sys.getswitchinterval(), tap.SWITCH_INTERVAL)
 
 
 class ServiceHelperTests(SynchronousTestCase):

@@ -3,10 +3,12 @@ The embedded state store: one SQLite database, C{state.sqlite} in the
 daemon's state directory.
 
 Every statement runs in one dedicated thread holding the one connection,
-so the reactor never waits for the disk.  The thread takes whatever
-operations are waiting (up to C{BATCH}) and runs them in one transaction,
-so that under load one commit and one wake-up of the reactor serve many
-messages.  The database is in WAL mode with a
+so the reactor never waits for the disk.  The operations asked for during
+one turn of the reactor are handed to the thread together, and the thread
+runs everything waiting in one transaction, so that under load one
+hand-over, one commit and one wake-up of the reactor serve many messages
+(the number waiting is bounded by C{MAX_QUEUED}).  The database is in WAL
+mode with a
 busy timeout, and each write is a single atomic statement (an UPSERT), so
 two pyfilter processes may share the directory: both see one greylist and
 one rate counter.
@@ -25,7 +27,6 @@ from pyfilter.store import Store, StoreError
 
 FILENAME = "state.sqlite"
 MAX_QUEUED = 4096
-BATCH = 256
 _STOP = object()
 
 SCHEMA = [
@@ -50,6 +51,8 @@ class SQLiteStore(Store):
         self.queue = queue.Queue()
         self.thread = None
         self.queued = 0
+        self.pending = []
+        self.handing = None
         self.connection = None
 
     def describe(self):
@@ -69,6 +72,9 @@ class SQLiteStore(Store):
     def _closeBackend(self):
         if self.thread is None:
             return None
+        if self.handing is not None:
+            self.handing.cancel()
+            self._handOver()
         thread, self.thread = self.thread, None
         self.queue.put(_STOP)
         thread.join()
@@ -80,8 +86,18 @@ class SQLiteStore(Store):
         self._startThread()
         self.queued += 1
         d = defer.Deferred()
-        self.queue.put((getattr(self, "_" + operation), args, d))
+        self.pending.append((getattr(self, "_" + operation), args, d))
+        if self.handing is None:
+            self.handing = self.reactor.callLater(0, self._handOver)
         return d
+
+    def _handOver(self):
+        """
+        Give the thread the operations asked for during this turn.
+        """
+        self.handing = None
+        pending, self.pending = self.pending, []
+        self.queue.put(pending)
 
     def _deliver(self, outcomes):
         self.queued -= len(outcomes)
@@ -95,14 +111,15 @@ class SQLiteStore(Store):
 
     def _work(self):
         while True:
-            batch = [self.queue.get()]
-            while len(batch) < BATCH:
+            handed = [self.queue.get()]
+            while True:
                 try:
-                    batch.append(self.queue.get_nowait())
+                    handed.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-            stop = _STOP in batch
-            batch = [item for item in batch if item is not _STOP]
+            stop = _STOP in handed
+            batch = [operation for operations in handed
+                     if operations is not _STOP for operation in operations]
             if batch:
                 self.reactor.callFromThread(self._deliver,
                                             self._runBatch(batch))
@@ -178,6 +195,12 @@ class SQLiteStore(Store):
                     " (name, key) DO UPDATE SET value = excluded.value,"
                     " expires = excluded.expires WHERE state.expires <= ?",
                     (name, key, value, expires, now))
+
+    def _refresh(self, name, key, value, expires, now):
+        return bool(self._query(
+            "UPDATE state SET value = ?, expires = ? WHERE name = ? AND"
+            " key = ? AND expires > ? RETURNING 1",
+            (value, expires, name, key, now)))
 
     def _delete(self, name, key):
         self._query("DELETE FROM state WHERE name = ? AND key = ?",
