@@ -269,6 +269,9 @@ def runCell(server, system, fixture, concurrency, requests, mode, logDir,
         return cell
     environment = system.environment
     cell.quietWaitSeconds = quietWait(environment)
+    # Write back what earlier cells left dirty (the reference's dbm files,
+    # pyfilter's SQLite), so that no cell pays for another's disk writes.
+    os.sync()
     system = replace(system, pyfilterArgs=environment.pyfilterArgs,
                      modules=system.modules.format(
                          **environment.values(server.name)))
