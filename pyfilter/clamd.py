@@ -1,7 +1,9 @@
 """
 A client of ClamAV's daemon, clamd: C{zINSTREAM} (the file streamed in
-chunks, so clamd needs no access to it) and C{zSCAN} (clamd opens the path
-itself), each on its own connection, with NUL-terminated replies.
+chunks, so clamd needs no access to it), C{zFILDES} (the open file itself
+passed over clamd's UNIX socket: no copy, and no access needed either) and
+C{zSCAN} (clamd opens the path itself), each on its own connection, with
+NUL-terminated replies.
 
 A scan answers C{None} (clean) or the signature found; a scanner error
 (clamd's C{... ERROR} replies, an unexpected reply, a connection problem or
@@ -37,14 +39,19 @@ def localSocketFromConf(paths=CLAMD_CONFS):
     return None
 
 
-def parseResult(text, prefix):
+def parseResult(text, prefix=None):
     """
     The signature in clamd's reply C{text} for the object C{prefix} names
-    (C{"stream"} or the scanned path), or C{None} when clean.
+    (C{"stream"} or the scanned path; C{None}: whatever clamd names, such as
+    C{fd[12]} for a passed descriptor), or C{None} when clean.
     """
     text = text.strip()
-    lead = prefix + ": "
-    body = text[len(lead):] if text.startswith(lead) else None
+    if prefix is None:
+        _, named, rest = text.partition(": ")
+        body = rest if named else None
+    else:
+        lead = prefix + ": "
+        body = text[len(lead):] if text.startswith(lead) else None
     if text.endswith(" ERROR"):
         reason = (body if body is not None else text)[:-len(" ERROR")]
         raise ServiceError(reason.strip() or "unknown error")
@@ -88,6 +95,23 @@ class _StreamScan(_Scan):
         self.requestSent = True
 
 
+class _DescriptorScan(_Scan):
+    def __init__(self, file):
+        _Scan.__init__(self, None)
+        self.file = file
+
+    def sendRequest(self):
+        # clamd wants the descriptor after the command, with a byte of its
+        # own: Twisted sends a descriptor with the first byte still
+        # buffered, so the command is written out first (8 bytes on a new
+        # connection: one write).
+        self.transport.write(b"zFILDES\0")
+        self.transport.doWrite()
+        self.transport.sendFileDescriptor(self.file.fileno())
+        self.transport.write(b"\0")
+        self.requestSent = True
+
+
 def _chunk(data):
     return struct.pack("!L", len(data)) + data
 
@@ -121,6 +145,17 @@ class ClamdClient(ServiceClient):
         """
         file = open(path, "rb")
         d = closeAfter(self.converse(_StreamScan(file, limit)), file)
+        d.addCallback(lambda result: result[0])
+        return d
+
+    def scanDescriptor(self, path):
+        """
+        Pass the open file at C{path} to clamd (UNIX sockets only).
+
+        @return: a Deferred of the signature found, or C{None}.
+        """
+        file = open(path, "rb")
+        d = closeAfter(self.converse(_DescriptorScan(file)), file)
         d.addCallback(lambda result: result[0])
         return d
 

@@ -36,6 +36,13 @@ class ParseResultTests(unittest.TestCase):
                               "INSTREAM size limit exceeded. ERROR", "stream")
         self.assertEqual(str(e), "INSTREAM size limit exceeded.")
 
+    def test_descriptorReply(self):
+        """A reply naming the passed descriptor is read whatever its
+        number."""
+        self.assertEqual(clamd.parseResult("fd[12]: Eicar FOUND"), "Eicar")
+        self.assertIsNone(clamd.parseResult("fd[7]: OK"))
+        self.assertRaises(ServiceError, clamd.parseResult, "garbage")
+
     def test_otherPath(self):
         """A result for another object is an error, not a clean scan."""
         self.assertRaises(ServiceError, clamd.parseResult,
@@ -64,15 +71,15 @@ class ClamAVTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_cleanStream(self):
         """A clean message streamed to clamd gets no opinion."""
-        reply = yield self.clamav().consider(writeMessage(self, RECORDS,
-                                                          CLEAN))
+        reply = yield self.clamav(scan_mode="stream").consider(
+            writeMessage(self, RECORDS, CLEAN))
         self.assertIsNone(reply)
 
     @defer.inlineCallbacks
     def test_virusStream(self):
         """A message with the signature gets the reference's 554."""
-        reply = yield self.clamav().consider(writeMessage(self, RECORDS,
-                                                          SIGNED))
+        reply = yield self.clamav(scan_mode="stream").consider(
+            writeMessage(self, RECORDS, SIGNED))
         self.assertEqual(reply, VIRUS)
 
     @defer.inlineCallbacks
@@ -81,6 +88,28 @@ class ClamAVTests(unittest.TestCase):
         reply = yield self.clamav(scan_mode="path").consider(
             writeMessage(self, RECORDS, SIGNED))
         self.assertEqual(reply, VIRUS)
+
+    @defer.inlineCallbacks
+    def test_descriptor(self):
+        """With scan_mode 'fildes' clamd scans the descriptor passed to it:
+        clean and signed messages, and the end of a 5 MB one."""
+        clamav = self.clamav(scan_mode="fildes")
+        large = CLEAN + b"x" * (5 * 1024 * 1024) + b"\n" + SIGNED
+        replies = []
+        for data in (CLEAN, SIGNED, large):
+            replies.append((yield clamav.consider(
+                writeMessage(self, RECORDS, data))))
+        self.assertEqual(replies, [None, VIRUS, VIRUS])
+
+    def test_defaultScanMode(self):
+        """By default the descriptor is passed over a UNIX socket and the
+        message streamed over TCP; passing over TCP is a config error."""
+        self.assertEqual(self.clamav().scanMode, "fildes")
+        self.assertEqual(
+            self.clamav(tcp_address=self.clamd.tcpAddress).scanMode, "stream")
+        self.assertRaises(ConfigError, self.clamav,
+                          tcp_address=self.clamd.tcpAddress,
+                          scan_mode="fildes")
 
     @defer.inlineCallbacks
     def test_tcp(self):
@@ -93,15 +122,16 @@ class ClamAVTests(unittest.TestCase):
     def test_largeMessageStreamed(self):
         """A 5 MB message is streamed in chunks and its end is scanned."""
         data = CLEAN + b"x" * (5 * 1024 * 1024) + b"\n" + SIGNED
-        reply = yield self.clamav().consider(writeMessage(self, RECORDS,
-                                                          data))
+        reply = yield self.clamav(scan_mode="stream").consider(
+            writeMessage(self, RECORDS, data))
         self.assertEqual(reply, VIRUS)
 
     @defer.inlineCallbacks
     def test_maxStreamSize(self):
         """Only the first max_stream_size bytes are streamed."""
         data = CLEAN + b"x" * 100000 + b"\n" + SIGNED
-        reply = yield self.clamav(max_stream_size=50000).consider(
+        reply = yield self.clamav(scan_mode="stream",
+                                  max_stream_size=50000).consider(
             writeMessage(self, RECORDS, data))
         self.assertIsNone(reply)
 
@@ -109,8 +139,8 @@ class ClamAVTests(unittest.TestCase):
     def test_clamdLimit(self):
         """clamd's StreamMaxLength refusal is a 451 scanner error."""
         data = CLEAN + b"x" * (11 * 1024 * 1024)
-        reply = yield self.clamav().consider(writeMessage(self, RECORDS,
-                                                          data))
+        reply = yield self.clamav(scan_mode="stream").consider(
+            writeMessage(self, RECORDS, data))
         self.assertEqual(reply, Reply(
             "451", "Virus scanner error: INSTREAM size limit exceeded."))
 

@@ -2,7 +2,8 @@
 End-to-end test of the clamav filter: SMTP through a real Courier with
 pyfilter installed (see tests/courier.py) and a real clamd with the
 project's test signature.  Courier's spool is readable only by Courier, so
-the message is streamed to clamd (INSTREAM).
+clamd gets the open file passed over its socket (FILDES, the default) or the
+message streamed (INSTREAM); both are checked.
 """
 
 from email.message import EmailMessage
@@ -29,16 +30,28 @@ class ClamAVEndToEndTests(unittest.TestCase):
         courier.requireCourier()
         courier.startCourier()
         courier.clearMailboxes()
-        clamd = services.Clamd(parent=courier.STATE)
-        self.addCleanup(clamd.stop)
-        clamd.start()
-        courier.useFilter("clamav\n", "[clamav.py]\nlocal_socket = "
-                          f"{clamd.socketPath!r}\nscan_mode = 'stream'\n")
+        self.clamd = services.Clamd(parent=courier.STATE)
+        self.addCleanup(self.clamd.stop)
+        self.clamd.start()
         self.addCleanup(courier.useFilter, None)
+
+    def useClamav(self, scanMode):
+        courier.useFilter("clamav\n", "[clamav.py]\nlocal_socket = "
+                          f"{self.clamd.socketPath!r}\n"
+                          f"scan_mode = {scanMode!r}\n")
 
     def test_signedRejectedCleanDelivered(self):
         """A message carrying the test signature gets the reference's 554;
-        a clean one is delivered."""
+        a clean one is delivered (clamd gets the open file)."""
+        self.useClamav(None)
+        self.checkSignedAndClean()
+
+    def test_streamed(self):
+        """The same with the message streamed to clamd."""
+        self.useClamav("stream")
+        self.checkSignedAndClean()
+
+    def checkSignedAndClean(self):
         with open(services.SIGNED_FILE) as f:
             signed = messageWith(f.read())
         self.assertEqual(

@@ -69,9 +69,10 @@ class RewritingEndToEndTests(unittest.TestCase):
         os.chmod(MODULE_DIR, 0o755)
         self.addCleanup(shutil.rmtree, MODULE_DIR, True)
         shutil.copy(os.path.join(TEST_FILTERS, "addrecipient.py"), MODULE_DIR)
-        courier.useFilter("addrecipient\n",
-                          "[addrecipient.py]\naddress = 'carol@example.test'\n",
-                          extraArgs=["--module-path", MODULE_DIR])
+        courier.useFilter(
+            "addrecipient\n",
+            "[addrecipient.py]\naddress = 'carol@example.test'\n",
+            extraArgs=["--module-path", MODULE_DIR])
         code, text = courier.send(
             "alice@example.test", "bob@example.test",
             courier.makeMessage("alice@example.test", "bob@example.test"))
