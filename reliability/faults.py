@@ -182,7 +182,7 @@ def clamdService(cell):
     what stops it."""
     cell.service = services.Clamd(parent=courier.STATE).start()
     return (f"[clamav.py]\nlocal_socket = {cell.service.socketPath!r}\n"
-            f"scan_mode = 'stream'\nclamd_timeout = 5\n", (),
+            f"clamd_timeout = 5\n", (),
             cell.service.stop)
 
 
