@@ -5,9 +5,9 @@ The whole message file is scanned (clamd decodes MIME itself).  By default
 it is streamed to clamd (C{INSTREAM}), in chunks, so clamd needs no access
 to Courier's spool.  C{scan_mode = 'fildes'} passes the open file to clamd
 over its UNIX socket (C{FILDES}): no access needed either, and as fast as
-by path (measured: 1.3-1.6 times the rate of streaming at 16 concurrent
+by path (measured: 1.2-1.6 times the rate of streaming at 16 concurrent
 messages of 100 KB and 5 MB), but Debian's clamd 1.0 then closed about one
-connection in 600 without an answer at 32 concurrent scans (answered 451,
+connection in 500 without an answer at 16-32 concurrent scans (answered 451,
 so the message is retried, never passed).  C{scan_mode = 'path'} sends
 clamd the file's path (C{SCAN}, as courier-pythonfilter does), which needs
 clamd to be able to read the spool.
