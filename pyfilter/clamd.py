@@ -10,6 +10,7 @@ A scan answers C{None} (clean) or the signature found; a scanner error
 a timeout) fails with L{pyfilter.serviceclient.ServiceError}.
 """
 
+import socket
 import struct
 
 from pyfilter.serviceclient import (
@@ -95,20 +96,32 @@ class _StreamScan(_Scan):
         self.requestSent = True
 
 
+_FILDES = b"zFILDES\0\0"
+
+
 class _DescriptorScan(_Scan):
     def __init__(self, file):
         _Scan.__init__(self, None)
         self.file = file
 
     def sendRequest(self):
-        # clamd wants the descriptor after the command, with a byte of its
-        # own: Twisted sends a descriptor with the first byte still
-        # buffered, so the command is written out first (8 bytes on a new
-        # connection: one write).
-        self.transport.write(b"zFILDES\0")
-        self.transport.doWrite()
-        self.transport.sendFileDescriptor(self.file.fileno())
-        self.transport.write(b"\0")
+        # The command, the extra byte clamd wants with a descriptor, and the
+        # descriptor go in one message, written directly: Twisted's
+        # transport would send the descriptor with the command's first
+        # byte, which clamd refuses.  (Sent apart, as clamdscan does, clamd
+        # closed about one connection in 600 without an answer at 32
+        # concurrent scans; together, none in 8,320.)  Nine bytes on a new
+        # connection go in one call.
+        try:
+            sent = self.transport.socket.sendmsg(
+                [_FILDES], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                             struct.pack("i", self.file.fileno()))])
+        except OSError as e:
+            sent = e
+        if sent != len(_FILDES):
+            self._fail(ServiceError(f"cannot pass the file to clamd: {sent}"))
+            self.transport.abortConnection()
+            return
         self.requestSent = True
 
 

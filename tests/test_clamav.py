@@ -4,6 +4,7 @@ the project's test signature.
 """
 
 from twisted.internet import defer
+from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
 from pyfilter import clamd, quarantine
@@ -42,6 +43,22 @@ class ParseResultTests(unittest.TestCase):
         self.assertEqual(clamd.parseResult("fd[12]: Eicar FOUND"), "Eicar")
         self.assertIsNone(clamd.parseResult("fd[7]: OK"))
         self.assertRaises(ServiceError, clamd.parseResult, "garbage")
+
+    def test_descriptorNotPassed(self):
+        """When the descriptor cannot be sent the scan fails as a scanner
+        error and the connection is dropped."""
+        class Socket:
+            def sendmsg(self, buffers, ancillary):
+                raise OSError("sendmsg: no buffer space")
+
+        transport = StringTransport()
+        transport.socket = Socket()
+        with open(__file__, "rb") as f:
+            scan = clamd._DescriptorScan(f)
+            scan.makeConnection(transport)
+        failure = self.failureResultOf(scan.result, ServiceError)
+        self.assertIn("cannot pass the file to clamd", str(failure.value))
+        self.assertTrue(transport.disconnecting)
 
     def test_otherPath(self):
         """A result for another object is an error, not a clean scan."""
@@ -101,10 +118,12 @@ class ClamAVTests(unittest.TestCase):
                 writeMessage(self, RECORDS, data))))
         self.assertEqual(replies, [None, VIRUS, VIRUS])
 
-    def test_scanModes(self):
-        """The message is streamed by default; passing the descriptor over
-        TCP is a configuration error."""
-        self.assertEqual(self.clamav().scanMode, "stream")
+    def test_defaultScanMode(self):
+        """By default the descriptor is passed over a UNIX socket and the
+        message streamed over TCP; passing over TCP is a config error."""
+        self.assertEqual(self.clamav().scanMode, "fildes")
+        self.assertEqual(
+            self.clamav(tcp_address=self.clamd.tcpAddress).scanMode, "stream")
         self.assertRaises(ConfigError, self.clamav,
                           tcp_address=self.clamd.tcpAddress,
                           scan_mode="fildes")

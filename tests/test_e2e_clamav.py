@@ -2,8 +2,8 @@
 End-to-end test of the clamav filter: SMTP through a real Courier with
 pyfilter installed (see tests/courier.py) and a real clamd with the
 project's test signature.  Courier's spool is readable only by Courier, so
-clamd gets the message streamed (INSTREAM, the default) or the open file
-passed over its socket (FILDES); both are checked.
+clamd gets the open file passed over its socket (FILDES, the default) or the
+message streamed (INSTREAM); both are checked.
 """
 
 from email.message import EmailMessage
@@ -42,13 +42,13 @@ class ClamAVEndToEndTests(unittest.TestCase):
 
     def test_signedRejectedCleanDelivered(self):
         """A message carrying the test signature gets the reference's 554;
-        a clean one is delivered (the message streamed to clamd)."""
-        self.useClamav("stream")
+        a clean one is delivered (clamd gets the open file)."""
+        self.useClamav(None)
         self.checkSignedAndClean()
 
-    def test_descriptorPassed(self):
-        """The same with the open file passed to clamd."""
-        self.useClamav("fildes")
+    def test_streamed(self):
+        """The same with the message streamed to clamd."""
+        self.useClamav("stream")
         self.checkSignedAndClean()
 
     def checkSignedAndClean(self):
