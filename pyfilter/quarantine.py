@@ -444,8 +444,8 @@ class Quarantine:
 
     def releaseTo(self, entry, recipients):
         """
-        Send the held message, unchanged, to C{recipients} (entries of
-        C{entry.recipients}).
+        Send the held message, unchanged but for the release mark in front
+        of it, to C{recipients} (entries of C{entry.recipients}).
         """
         mark = f"{RELEASED_HEADER}: {self.releaseMark(entry.id)}\n"
         with open(entry.dataPath, "rb") as f:
