@@ -30,6 +30,7 @@ import os
 from twisted.internet import defer
 
 from pyfilter import authdaemon
+from pyfilter.boundedread import readAtMost
 from pyfilter.filter import Filter, Option
 from pyfilter.reply import Reply
 from pyfilter.serviceclient import ServiceError, outage, unavailableReply
@@ -78,7 +79,7 @@ def overQuota(path):
     """
     try:
         with open(path, "rb") as f:
-            text = f.read(MAX_MAILDIRSIZE + 1)
+            text = readAtMost(f, MAX_MAILDIRSIZE)
         if len(text) > MAX_MAILDIRSIZE:
             return False
         byteLimit, countLimit, usedBytes, usedCount = parseMaildirsize(

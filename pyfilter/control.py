@@ -18,6 +18,8 @@ import ipaddress
 import urllib.parse
 from dataclasses import dataclass
 
+from pyfilter.boundedread import readAtMost
+
 #: Control files larger than this are refused (Courier splits recipients
 #: over several files of at most ``batchsize`` recipients).
 MAX_CONTROL_SIZE = 16 * 1024 * 1024
@@ -98,7 +100,7 @@ class ControlFile:
     def read(cls, path):
         try:
             with open(path, "rb") as f:
-                data = f.read(MAX_CONTROL_SIZE + 1)
+                data = readAtMost(f, MAX_CONTROL_SIZE)
         except OSError as e:
             raise ControlFileError(f"cannot read control file {path!r}: "
                                    f"{e.strerror or e}") from e

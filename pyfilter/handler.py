@@ -25,6 +25,9 @@ BUSY = Reply("451", "4.3.2 Mail filter busy, try again later")
 BAD_REQUEST = Reply("451", "4.3.0 Malformed mail filter request")
 REFUSED_PATH = Reply("451", "4.3.0 Mail filter request refused")
 
+#: Directories whose real path L{RequestHandler.confine} remembers.
+_REAL_DIRECTORIES = 256
+
 
 class RequestError(Exception):
     """
@@ -47,6 +50,7 @@ class RequestHandler:
         self.spoolPrefix = os.path.join(self.spoolRoot, "")
         self.spoolRealPrefix = os.path.join(os.path.realpath(spoolRoot), "")
         self.maxInFlight = maxInFlight
+        self._realDirectories = {}
         self.chain = None
         self.inFlight = set()
         self._waiting = []
@@ -79,9 +83,23 @@ class RequestHandler:
         The real path (symbolic links resolved) of C{path}, which must lie
         inside Courier's spool.
 
+        The real paths of directories are remembered (at most
+        L{_REAL_DIRECTORIES}): Courier's spool directories are its own, only
+        its user could turn one into a link, and resolving every component
+        of every path took a sixth of the daemon's time per message.
+
         @raise ControlFileError: it does not.
         """
-        real = os.path.realpath(path)
+        directory, name = os.path.split(path)
+        real = self._realDirectories.get(directory)
+        if real is None:
+            if len(self._realDirectories) >= _REAL_DIRECTORIES:
+                self._realDirectories.clear()
+            real = self._realDirectories[directory] = os.path.realpath(
+                directory)
+        real = os.path.join(real, name)
+        if os.path.islink(real):
+            real = os.path.realpath(real)
         if not real.startswith(self.spoolRealPrefix):
             raise ControlFileError(f"{path!r} leads outside the spool, to "
                                    f"{real!r}")

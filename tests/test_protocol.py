@@ -6,6 +6,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from pyfilter.chain import Chain, Entry
+from pyfilter.control import ControlFileError
 from pyfilter.handler import BAD_REQUEST, BUSY, REFUSED_PATH, RequestHandler
 from pyfilter.protocol import MAX_PATHS, RequestFactory
 from pyfilter.reply import CONTROL_FAILURE, OK, Reply
@@ -172,6 +173,20 @@ class ProtocolTests(SynchronousTestCase):
         handler.setChain(Chain([Entry("reads", ReadsControl())], self.clock))
         reply = self.successResultOf(handler.handle([link.encode()] * 2))
         self.assertEqual(reply, CONTROL_FAILURE)
+
+    def test_directorySymlinkOutsideSpool(self):
+        """A directory inside the spool that is a link to outside is
+        refused, and a real one seen before stays accepted."""
+        spool = os.path.abspath(self.mktemp())
+        os.makedirs(os.path.join(spool, "tmp", "real"))
+        os.symlink("/etc", os.path.join(spool, "tmp", "linked"))
+        handler = RequestHandler(os.path.join(spool, "tmp"), spool)
+        self.assertEqual(
+            handler.confine(os.path.join(spool, "tmp", "real", "C1")),
+            os.path.join(os.path.realpath(spool), "tmp", "real", "C1"))
+        for _ in range(2):
+            self.assertRaises(ControlFileError, handler.confine,
+                              os.path.join(spool, "tmp", "linked", "passwd"))
 
     def test_missingControlFile(self):
         """A control file that vanished gets the reference's 451."""

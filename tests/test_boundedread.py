@@ -1,0 +1,26 @@
+"""
+Tests for pyfilter.boundedread.
+"""
+
+from twisted.trial import unittest
+
+from pyfilter.boundedread import readAtMost
+
+
+class ReadAtMostTests(unittest.TestCase):
+    def readBack(self, data, limit):
+        path = self.mktemp()
+        with open(path, "wb") as f:
+            f.write(data)
+        with open(path, "rb") as f:
+            return readAtMost(f, limit)
+
+    def test_wholeFile(self):
+        """A file within the bound is read whole, an empty one too."""
+        self.assertEqual(self.readBack(b"abc\n", 10), b"abc\n")
+        self.assertEqual(self.readBack(b"0123456789", 10), b"0123456789")
+        self.assertEqual(self.readBack(b"", 10), b"")
+
+    def test_tooLong(self):
+        """A longer file gives one byte more than the bound."""
+        self.assertEqual(self.readBack(b"x" * 100, 10), b"x" * 11)
