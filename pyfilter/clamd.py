@@ -157,9 +157,7 @@ class ClamdClient(ServiceClient):
         @return: a Deferred of the signature found, or C{None}.
         """
         file = open(path, "rb")
-        d = closeAfter(self.converse(_StreamScan(file, limit)), file)
-        d.addCallback(lambda result: result[0])
-        return d
+        return self._scan(_StreamScan(file, limit), file)
 
     def scanDescriptor(self, path):
         """
@@ -168,9 +166,7 @@ class ClamdClient(ServiceClient):
         @return: a Deferred of the signature found, or C{None}.
         """
         file = open(path, "rb")
-        d = closeAfter(self.converse(_DescriptorScan(file)), file)
-        d.addCallback(lambda result: result[0])
-        return d
+        return self._scan(_DescriptorScan(file), file)
 
     def scanPath(self, path):
         """
@@ -178,7 +174,16 @@ class ClamdClient(ServiceClient):
 
         @return: a Deferred of the signature found, or C{None}.
         """
-        d = self.converse(_PathScan(path))
-        d.addCallback(lambda result: result[0])
-        return d
+        return self._scan(_PathScan(path))
+
+    def _scan(self, exchange, file=None):
+        """
+        Converse with clamd and close C{file} (when given) afterwards.
+
+        @return: a Deferred of the signature found, or C{None}.
+        """
+        d = self.converse(exchange)
+        if file is not None:
+            d = closeAfter(d, file)
+        return d.addCallback(lambda result: result[0])
 
