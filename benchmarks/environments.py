@@ -174,21 +174,34 @@ def _counts(cell, query, counters, state):
             "greylistPassed": int(passed)}
 
 
-class Postgres(Environment):
+class HostedEnvironment(Environment):
     """
-    One PostgreSQL server on a UNIX socket; a new database per cell.
+    One service of L{HostedService}, named by C{serviceName}.
     """
+
+    serviceName = None
 
     def start(self, work):
         Environment.start(self, work)
-        self.service = HostedService("postgres", work)
-        self.databases = 0
+        self.service = HostedService(self.serviceName, work)
 
     def stop(self):
         self.service.stop()
 
     def busySeconds(self):
         return self.service.busySeconds()
+
+
+class Postgres(HostedEnvironment):
+    """
+    One PostgreSQL server on a UNIX socket; a new database per cell.
+    """
+
+    serviceName = "postgres"
+
+    def start(self, work):
+        HostedEnvironment.start(self, work)
+        self.databases = 0
 
     def _run(self, program, *args):
         info = self.service.info
@@ -217,39 +230,23 @@ class Postgres(Environment):
         return _counts(cell, query, "pyfilter_counters", "pyfilter_state")
 
 
-class Clamd(Environment):
+class Clamd(HostedEnvironment):
     """
     One clamd with the project's test signature.
     """
 
-    def start(self, work):
-        Environment.start(self, work)
-        self.service = HostedService("clamd", work)
-
-    def stop(self):
-        self.service.stop()
-
-    def busySeconds(self):
-        return self.service.busySeconds()
+    serviceName = "clamd"
 
     def values(self, serverName):
         return {"clamdSocket": repr(self.service.info["socket"])}
 
 
-class Spamd(Environment):
+class Spamd(HostedEnvironment):
     """
     One spamd on 127.0.0.1:783 (spamc's default).
     """
 
-    def start(self, work):
-        Environment.start(self, work)
-        self.service = HostedService("spamd", work)
-
-    def stop(self):
-        self.service.stop()
-
-    def busySeconds(self):
-        return self.service.busySeconds()
+    serviceName = "spamd"
 
 
 class LoopbackDNS(Embedded):
