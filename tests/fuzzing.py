@@ -10,7 +10,6 @@ import re
 
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 from twisted.logger import Logger
 
 from pyfilter import mime
@@ -18,7 +17,8 @@ from pyfilter.chain import Chain, Entry
 from pyfilter.control import ControlFile, ControlFileError, ControlFiles
 from pyfilter.handler import RequestHandler
 from pyfilter.message import Message
-from pyfilter.protocol import RequestFactory, RequestProtocol
+from pyfilter.protocol import LINGER_SECONDS, RequestFactory, RequestProtocol
+from tests.helpers import HalfCloseTransport
 
 #: One reply line: three digits, a dash (more lines follow) or a space.
 _REPLY_LINE = re.compile(rb"\d{3}[ -][^\r\n\x00]*\n")
@@ -114,7 +114,7 @@ class FramingRig:
         factory = RequestFactory(handler, clock, REQUEST_TIMEOUT)
         factory.doStart()
         protocol = factory.buildProtocol(None)
-        transport = StringTransport()
+        transport = HalfCloseTransport()
         protocol.makeConnection(transport)
         offsets = sorted({c for c in cuts if 0 < c < len(data)})
         for start, end in zip([0] + offsets, offsets + [len(data)]):
@@ -122,9 +122,11 @@ class FramingRig:
                 break
             protocol.dataReceived(data[start:end])
         clock.advance(REQUEST_TIMEOUT + 1)
+        clock.advance(LINGER_SECONDS + 1)
         factory.doStop()
         checkReply(transport.value())
-        assert transport.disconnecting, "connection left open"
+        assert transport.disconnecting or transport.disconnected, \
+            "connection left open"
         protocol.connectionLost(None)
         assert not factory.connections, "connection still tracked"
         assert not clock.getDelayedCalls(), clock.getDelayedCalls()

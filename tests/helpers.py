@@ -9,6 +9,7 @@ import socket
 import tempfile
 
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 
 from pyfilter.context import Context
 from pyfilter.courierpaths import DEBIAN, CourierPaths
@@ -113,3 +114,17 @@ def askSocket(address, request, timeout=5.0):
             if not chunk:
                 return b"".join(chunks)
             chunks.append(chunk)
+
+
+class HalfCloseTransport(StringTransport):
+    """
+    A L{StringTransport} that can also close its write half, as the UNIX
+    and TCP socket transports can.
+
+    @ivar writeDisconnected: C{loseWriteConnection} was called.
+    """
+
+    writeDisconnected = False
+
+    def loseWriteConnection(self):
+        self.writeDisconnected = True

@@ -19,6 +19,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TEST_FILTERS = os.path.join(HERE, "daemonfilters")
 
 
+def halfClosed(daemon, raw, timeout=30):
+    """
+    Write C{raw} to the daemon's socket, close our half of the connection,
+    and read the reply to EOF.
+    """
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(timeout)
+        s.connect(daemon.socketPath)
+        s.sendall(raw)
+        s.shutdown(socket.SHUT_WR)
+        return b"".join(iter(lambda: s.recv(65536), b""))
+
+
 class DaemonTests(SynchronousTestCase):
     def daemon(self, chain, modules=None, **kwargs):
         daemon = Daemon(chain, modules, pythonPath=[TEST_FILTERS])
@@ -58,6 +71,30 @@ class DaemonTests(SynchronousTestCase):
             s.sendall(b"/half")
         self.assertEqual(daemon.request(*daemon.copyMessage("a-plain")),
                          b"200 Ok\n")
+        self.assertEqual(daemon.stop(), 0)
+
+    def test_overlongLineGetsReply(self):
+        """A client writing a 1 MB request line reads the 451 (the daemon
+        reads and discards the rest instead of closing on the writer)."""
+        daemon = self.daemon("attachments\n")
+        self.assertEqual(daemon.send(b"/" + b"x" * 1024 * 1024 + b"\n\n"),
+                         BAD_REQUEST.toBytes())
+        self.assertEqual(daemon.request(*daemon.copyMessage("a-plain")),
+                         b"200 Ok\n")
+        self.assertEqual(daemon.stop(), 0)
+
+    def test_halfClose(self):
+        """A request cut short by the client's half-close reads a 451; a
+        complete request followed by a half-close reads the chain's reply
+        (the UNIX socket transport tells the daemon of the half-close)."""
+        daemon = self.daemon("attachments\n")
+        dataPath, controlPaths = daemon.copyMessage("f-attachment")
+        request = "".join(p + "\n" for p in [dataPath] + controlPaths)
+        self.assertEqual(halfClosed(daemon, request.encode()),
+                         BAD_REQUEST.toBytes())
+        self.assertEqual(halfClosed(daemon, request.encode() + b"\n"),
+                         b"554 The extension of the attached file is "
+                         b"blacklisted\n")
         self.assertEqual(daemon.stop(), 0)
 
     def test_unknownFilterAnswers451(self):

@@ -1,16 +1,18 @@
 import os
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
+from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 
 from pyfilter.chain import Chain, Entry
 from pyfilter.control import ControlFileError
 from pyfilter.handler import BAD_REQUEST, BUSY, REFUSED_PATH, RequestHandler
-from pyfilter.protocol import MAX_PATHS, RequestFactory
+from pyfilter.protocol import (
+    LINGER_BYTES, LINGER_SECONDS, MAX_PATHS, RequestFactory, RequestProtocol)
 from pyfilter.reply import CONTROL_FAILURE, OK, Reply
-from tests.helpers import samplePaths
+from tests.helpers import HalfCloseTransport, samplePaths
 
 
 class Recorder:
@@ -49,9 +51,9 @@ class ProtocolTests(SynchronousTestCase):
         self.factory.doStart()
         self.addCleanup(self.factory.doStop)
 
-    def connect(self):
-        protocol = self.factory.buildProtocol(None)
-        transport = StringTransport()
+    def connect(self, factory=None):
+        protocol = (factory or self.factory).buildProtocol(None)
+        transport = HalfCloseTransport()
         protocol.makeConnection(transport)
         return protocol, transport
 
@@ -94,7 +96,7 @@ class ProtocolTests(SynchronousTestCase):
         protocol, transport = self.connect()
         protocol.dataReceived(b"\n")
         self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
-        self.assertTrue(transport.disconnecting)
+        self.assertTrue(transport.writeDisconnected)
 
     def test_noControlFile(self):
         """A request naming only a data file is refused."""
@@ -138,10 +140,12 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)
 
     def test_idleTimeout(self):
-        """A connection that sends nothing is closed in time."""
+        """A connection that sends nothing is answered and closed in time."""
         protocol, transport = self.connect()
         self.clock.advance(31)
-        self.assertTrue(transport.disconnecting)
+        self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
+        self.clock.advance(LINGER_SECONDS + 1)
+        self.assertTrue(transport.disconnected)
 
     def test_sweepStopsWithFactory(self):
         """The timeout sweep runs only while the factory is listening."""
@@ -251,14 +255,113 @@ class ProtocolTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(drained), 1)
 
     def test_connectionBound(self):
-        """Beyond the connection bound a new connection gets 451 at once."""
+        """Beyond the connection bound a new connection gets 451 at once,
+        and lingers until the client has written its request."""
         factory = RequestFactory(self.handler, self.clock, 30, maxConnections=2)
-        transports = []
-        for _ in range(3):
-            protocol = factory.buildProtocol(None)
-            transport = StringTransport()
-            protocol.makeConnection(transport)
-            transports.append(transport)
-        self.assertEqual([t.value() for t in transports],
+        connections = [self.connect(factory) for _ in range(3)]
+        self.assertEqual([t.value() for _, t in connections],
                          [b"", b"", BUSY.toBytes()])
-        self.assertTrue(transports[2].disconnecting)
+        busy, transport = connections[2]
+        self.assertTrue(transport.writeDisconnected)
+        busy.dataReceived(self.request(self.dataPath, *self.controlPaths))
+        self.assertEqual(transport.value(), BUSY.toBytes())
+        self.assertFalse(transport.disconnecting)
+        busy.readConnectionLost()
+        self.assertTrue(transport.disconnecting)
+
+    def test_halfCloseable(self):
+        """The protocol takes half-closes (so the transport tells it when
+        the client's input ends instead of dropping the connection)."""
+        self.assertTrue(IHalfCloseableProtocol.providedBy(
+            self.factory.buildProtocol(None)))
+
+    def test_refusedLingers(self):
+        """A refused request's 451 is followed by the end of our half of
+        the connection; what the client still writes is discarded until it
+        closes its half."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(b"/" + b"a" * 10000)
+        self.assertTrue(transport.writeDisconnected)
+        self.assertFalse(transport.disconnecting)
+        for _ in range(10):
+            protocol.dataReceived(b"a" * 10000)
+        protocol.dataReceived(b"\n/b\n\n")
+        self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
+        self.assertFalse(transport.disconnecting)
+        protocol.readConnectionLost()
+        self.assertTrue(transport.disconnecting)
+
+    def test_lingerBoundedInBytes(self):
+        """A client writing more than the lingering bound after its 451 is
+        closed."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(b"\n")
+        protocol.dataReceived(b"a" * LINGER_BYTES)
+        self.assertFalse(transport.disconnecting)
+        protocol.dataReceived(b"a")
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
+
+    def test_lingerBoundedInTime(self):
+        """A client that never closes its half after its 451 is cut off
+        once the lingering time is over, by the factory's one sweep."""
+        protocol, transport = self.connect()
+        protocol.dataReceived(b"\n")
+        self.clock.advance(LINGER_SECONDS - 1)
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(2)
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+
+    def test_halfCloseBeforeEnd(self):
+        """A request ended by the client's half-close before its empty
+        line gets 451, and the connection is closed at once."""
+        events = []
+        self.patch(RequestProtocol, "log", Logger(observer=events.append))
+        protocol, transport = self.connect()
+        protocol.dataReceived(self.dataPath.encode() + b"\n")
+        protocol.readConnectionLost()
+        self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(len(events), 1)
+        self.assertIn("before the end of the request", events[0]["reason"])
+
+    def test_halfCloseWithoutRequest(self):
+        """A client that sends nothing and closes its half (a probe of the
+        socket) gets 451 too, without a warning."""
+        events = []
+        self.patch(RequestProtocol, "log", Logger(observer=events.append))
+        protocol, transport = self.connect()
+        protocol.readConnectionLost()
+        self.assertEqual(transport.value(), BAD_REQUEST.toBytes())
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(events, [])
+
+    def test_halfCloseAfterRequest(self):
+        """A complete request followed by the client's half-close still
+        gets the chain's reply."""
+        chain = Recorder()
+        self.handler.setChain(chain)
+        protocol, transport = self.connect()
+        protocol.dataReceived(self.request(self.dataPath, *self.controlPaths))
+        protocol.readConnectionLost()
+        self.assertEqual(transport.value(), b"")
+        self.assertFalse(transport.disconnecting)
+        chain.deferreds[0].callback(Reply("554", "no"))
+        self.assertEqual(transport.value(), b"554 no\n")
+        self.assertTrue(transport.disconnecting)
+
+    def test_drainEndsLingering(self):
+        """At shutdown a lingering connection is closed at once (its reply
+        flushed first), and so is one refused while draining."""
+        lingering, lingeringTransport = self.connect()
+        lingering.dataReceived(b"\n")
+        late, lateTransport = self.connect()
+        drained = self.factory.drain(10)
+        self.assertTrue(lingeringTransport.disconnecting)
+        late.dataReceived(b"\n")
+        self.assertEqual(lateTransport.value(), BAD_REQUEST.toBytes())
+        self.assertTrue(lateTransport.disconnecting)
+        lingering.connectionLost(None)
+        late.connectionLost(None)
+        self.assertEqual(self.successResultOf(drained), 0)
