@@ -28,8 +28,10 @@ import subprocess
 
 from benchmarks.servers import BENCHMARKS, REPOSITORY
 
-#: The interpreter the test helpers (Twisted) run on.
-HELPER_PYTHON = "/opt/pyfilter-dev/bin/python"
+#: The interpreter the test helpers (Twisted) run on: the test venv's, as
+#: in tools/test.sh.
+HELPER_PYTHON = os.path.join(
+    os.environ.get("PYFILTER_TEST_VENV", "/opt/pyfilter-test"), "bin", "python")
 
 
 def processTable():

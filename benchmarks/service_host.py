@@ -3,7 +3,7 @@ Runs one of the test suite's real services for the benchmark runner, on the
 interpreter that has Twisted (the runner's Debian Python has not), and
 keeps it until its stdin closes.
 
-    /opt/pyfilter-dev/bin/python benchmarks/service_host.py KIND PARENT
+    /opt/pyfilter-test/bin/python benchmarks/service_host.py KIND PARENT
 
 C{KIND} is C{postgres}, C{clamd} or C{spamd}; C{PARENT} the directory the
 service's temporary directory goes in.  It prints one JSON line describing
