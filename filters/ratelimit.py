@@ -19,7 +19,13 @@ Options (section C{[ratelimit.py]}):
     store is unavailable, or C{'continue'}.
 
 The counters live in the state store (C{[ttldb]}), so several daemons
-sharing it count together, and a restart forgets nothing.
+sharing it count together, and a restart forgets nothing.  Each daemon
+counts in memory and adds its counts to the store every C{count_interval}
+seconds (C{[ttldb]}, default 1; a message waits for the store only when its
+client's counter is not in memory yet): it sees the other daemons' messages
+at most that late, so a client sending through several servers at once may
+get up to an interval's worth of each other server's messages past the
+limit.  C{count_interval = 0} writes every message before answering.
 """
 
 from pyfilter.filter import Filter, Option, boolean, nonNegativeInteger

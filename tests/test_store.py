@@ -164,6 +164,68 @@ class StoreTestsMixin:
         self.assertIsNone((yield table.get(("ab", "c"))))
 
 
+class CountInMemoryTestsMixin:
+    """
+    Write-behind counting (L{store.Store.countInMemory}) on every back end;
+    subclasses provide C{makeStore} and C{counterSum}.
+    """
+
+    interval = 1.0
+
+    def setUp(self):
+        self.clock = Clock()
+        self.clock.advance(START)
+        self.store = self.makeStore()
+        self.store.countInMemory(self.interval)
+        self.store.start()
+
+    def tearDown(self):
+        return self.store.close()
+
+    @defer.inlineCallbacks
+    def test_exactAndWindowed(self):
+        """One daemon's answers are exact, and the window still slides."""
+        counts = []
+        for _ in range(3):
+            counts.append((yield self.store.increment("r", "ip", 120)))
+        self.clock.advance(60)
+        counts.append((yield self.store.increment("r", "ip", 120)))
+        self.clock.advance(60)
+        counts.append((yield self.store.increment("r", "ip", 120)))
+        counts.append((yield self.store.increment("r", "other", 120)))
+        self.assertEqual(counts, [1, 2, 3, 4, 2, 1])
+
+    @defer.inlineCallbacks
+    def test_concurrentEventsLoseNothing(self):
+        """Two hundred events at once are answered 1 to 200, and written."""
+        counts = yield defer.gatherResults(
+            [self.store.increment("r", "ip", 60) for _ in range(200)])
+        self.assertEqual(sorted(counts), list(range(1, 201)))
+        yield self.store.counting.write()
+        self.assertEqual((yield self.counterSum()), 200)
+
+    @defer.inlineCallbacks
+    def test_writtenEveryInterval(self):
+        """Events answered from memory reach the store within an interval."""
+        yield self.store.increment("r", "ip", 60)
+        self.assertEqual((yield self.counterSum()), 1)
+        for _ in range(4):
+            self.store.increment("r", "ip", 60)
+        self.assertEqual((yield self.counterSum()), 1)
+        self.clock.advance(self.interval)
+        yield self.store.counting.write()
+        self.assertEqual((yield self.counterSum()), 5)
+
+    @defer.inlineCallbacks
+    def test_closeWritesTheCounts(self):
+        """Closing the store writes the events still in memory."""
+        for _ in range(10):
+            yield self.store.increment("r", "ip", 60)
+        yield self.store.close()
+        self.assertEqual((yield self.counterSum()), 10)
+        self.store = self.makeStore()
+
+
 class MemoryStoreTests(StoreTestsMixin, unittest.TestCase):
     def makeStore(self):
         return MemoryStore(self.clock)
@@ -171,6 +233,91 @@ class MemoryStoreTests(StoreTestsMixin, unittest.TestCase):
     def rowCount(self):
         return defer.succeed(len(self.store.entries)
                              + sum(map(len, self.store.counters.values())))
+
+
+class MemoryCountInMemoryTests(CountInMemoryTestsMixin, unittest.TestCase):
+    def makeStore(self):
+        if not hasattr(self, "memory"):
+            self.memory = MemoryStore(self.clock)
+        return self.memory
+
+    def counterSum(self):
+        return defer.succeed(sum(
+            count for buckets in self.memory.counters.values()
+            for count, _ in buckets.values()))
+
+    @defer.inlineCallbacks
+    def test_answeredFromMemory(self):
+        """After a counter's first event, its events cost no store
+        operation until the interval's write."""
+        operations = []
+        execute = self.store._execute
+
+        def counted(operation, *args):
+            operations.append((operation, args[-1]))
+            return execute(operation, *args)
+        self.store._execute = counted
+        yield self.store.increment("r", "ip", 60)
+        for _ in range(5):
+            yield self.store.increment("r", "ip", 60)
+        self.assertEqual(operations, [("increment", 1)])
+        self.clock.advance(self.interval)
+        self.assertEqual(operations, [("increment", 1), ("increment", 5)])
+
+    @defer.inlineCallbacks
+    def test_idleCounterReadAgain(self):
+        """A counter idle for an interval is forgotten: its next event
+        reads the store's total (other daemons' events included)."""
+        yield self.store.increment("r", "ip", 60)
+        self.clock.advance(self.interval)
+        self.memory._increment("r", "ip", int(self.store.now() // 60),
+                               0, START + 600, 7)  # another daemon's events
+        self.assertEqual((yield self.store.increment("r", "ip", 60)), 9)
+
+    @defer.inlineCallbacks
+    def test_failedWriteRetried(self):
+        """With the store down the events waiting for it fail with
+        StoreError; every event is written once the store is back."""
+        yield self.store.increment("r", "ip", 60)
+        self.store.increment("r", "ip", 60)
+        working = self.store._execute
+        self.store._execute = lambda *args: defer.fail(ConnectionError("down"))
+        self.clock.advance(self.interval)
+        self.failureResultOf(self.store.increment("r", "ip", 60),
+                             store.StoreError)
+        self.store._execute = working
+        self.assertEqual((yield self.store.increment("r", "ip", 60)), 4)
+        self.assertEqual((yield self.counterSum()), 4)
+        self.flushLoggedErrors()
+
+
+class SQLiteCountInMemoryTests(CountInMemoryTestsMixin, unittest.TestCase):
+    def makeStore(self):
+        if not hasattr(self, "directory"):
+            self.directory = self.mktemp()
+            os.makedirs(self.directory)
+        return SQLiteStore(self.directory, reactor, self.clock)
+
+    def counterSum(self):
+        with sqlite3.connect(os.path.join(self.directory, "state.sqlite")) \
+                as connection:
+            return defer.succeed(connection.execute(
+                "SELECT COALESCE(SUM(count), 0) FROM counters").fetchone()[0])
+
+    @defer.inlineCallbacks
+    def test_twoStoresCountTogether(self):
+        """Two daemons on one directory lose no event, and each sees the
+        other's once both wrote and an interval passed."""
+        other = SQLiteStore(self.directory, reactor, self.clock)
+        other.countInMemory(self.interval)
+        other.start()
+        self.addCleanup(other.close)
+        yield defer.gatherResults(
+            [s.increment("r", "ip", 60) for s in (self.store, other) * 50])
+        yield defer.gatherResults([self.store.counting.write(),
+                                   other.counting.write()])
+        self.clock.advance(self.interval)
+        self.assertEqual((yield other.increment("r", "ip", 60)), 101)
 
 
 class SQLiteStoreTests(StoreTestsMixin, unittest.TestCase):
@@ -261,6 +408,25 @@ class PostgresStoreTests(StoreTestsMixin, unittest.TestCase):
         self.assertEqual((yield other.increment("r", "ip", 60)), 201)
 
 
+class PostgresCountInMemoryTests(CountInMemoryTestsMixin, unittest.TestCase):
+    def makeStore(self):
+        if not hasattr(self, "settings"):
+            self.settings = postgres.sharedServer().createDatabase()
+        return PostgresStore(self.settings, reactor, self.clock)
+
+    def counterSum(self):
+        connection = psycopg2.connect(
+            **{("dbname" if k == "db" else k): v
+               for k, v in self.settings.items()})
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT COALESCE(SUM(count), 0)"
+                           " FROM pyfilter_counters")
+            return defer.succeed(cursor.fetchone()[0])
+        finally:
+            connection.close()
+
+
 class PostgresOutageTests(unittest.TestCase):
     """
     A server of the test's own, stopped and restarted under a store with
@@ -346,6 +512,22 @@ class OpenStoreTests(unittest.TestCase):
             "host": "db.example", "port": 5433, "dbname": "pythonfilter",
             "user": "pf", "password": "pw", "connect_timeout": 3})
         return context.close()
+
+    def test_countInterval(self):
+        """count_interval sets write-behind counting (1 s by default); 0
+        writes every event at once; a negative one is refused."""
+        for text, interval in (("", 1.0), ("count_interval = 5\n", 5),
+                               ("count_interval = 0\n", None)):
+            modules = makeContext(self, modulesText=(
+                "[ttldb]\ntype = 'memory'\n" + text)).modules
+            opened = store.storeFromConfig(modules, self.mktemp(), Clock())
+            self.assertEqual(opened.counting and opened.counting.interval,
+                             interval)
+        modules = makeContext(self, modulesText=(
+            "[ttldb]\ntype = 'memory'\ncount_interval = -1\n")).modules
+        error = self.assertRaises(ConfigError, store.storeFromConfig, modules,
+                                  self.mktemp(), Clock())
+        self.assertIn("[ttldb] count_interval", str(error))
 
     def test_unknownType(self):
         """An unknown type is a configuration error naming the option."""

@@ -16,7 +16,10 @@ TtlDb was:
 pyfilter's own options in the section: C{timeout} (seconds any store
 operation may take, default 5), C{purge_interval} (seconds between
 background purges of expired entries, default 300), C{pool_size}
-(PostgreSQL connections, default 8).
+(PostgreSQL connections, default 8), C{count_interval} (seconds between
+writes of the rate counters, default 1: each daemon counts in memory and
+adds its counts to the store's in batches, L{pyfilter.store.counting}; 0
+writes every event before answering).
 
 Every operation returns a Deferred and fails with L{StoreError} when the
 store cannot answer (down, too slow, busy); the store logs once when an
@@ -35,7 +38,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from pyfilter.filter import (ConfigError, Option, nonNegativeInteger,
-                             positiveNumber, string)
+                             number, positiveNumber, string)
 from pyfilter.reply import Reply
 
 #: Where C{pyfilter import-state} puts the reference's entries: the
@@ -45,6 +48,7 @@ REFERENCE_SUFFIX = ".reference"
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_PURGE_INTERVAL = 300.0
 DEFAULT_POOL_SIZE = 8
+DEFAULT_COUNT_INTERVAL = 1.0
 
 
 class StoreError(Exception):
@@ -112,6 +116,15 @@ class Store:
         self.purgeInterval = purgeInterval
         self.available = True
         self._purging = None
+        self.counting = None
+
+    def countInMemory(self, interval):
+        """
+        Answer L{increment} from the daemon's own count and write the counts
+        every C{interval} seconds (L{pyfilter.store.counting}).
+        """
+        from pyfilter.store.counting import WriteBehindCounters
+        self.counting = WriteBehindCounters(self, interval)
 
     def now(self):
         return self.clock.seconds()
@@ -126,9 +139,15 @@ class Store:
             self._purging.start(self.purgeInterval, now=False)
 
     def close(self):
+        """
+        Stop the background purge, write the counts kept in memory, close.
+        """
         if self._purging is not None and self._purging.running:
             self._purging.stop()
-        return self._closeBackend()
+        if self.counting is None:
+            return self._closeBackend()
+        return self.counting.close().addCallback(
+            lambda _: self._closeBackend())
 
     def _purgeLogged(self):
         d = self.purge()
@@ -189,13 +208,16 @@ class Store:
         @return: a Deferred with the number of events counted for C{key} in
             the buckets overlapping the last C{window} seconds (this one
             included).  Counting and summing are atomic per bucket, so
-            concurrent daemons lose no event.
+            concurrent daemons lose no event.  After L{countInMemory}, the
+            other daemons' events are those written by the last batch.
         """
         now = self.now()
         current = int(now // bucket)
         first = current - max(1, int(window // bucket)) + 1
         expires = (current + 1) * bucket + window
-        return self._call("increment", name, key, current, first, expires)
+        if self.counting is not None:
+            return self.counting.increment(name, key, current, first, expires)
+        return self._call("increment", name, key, current, first, expires, 1)
 
     def purge(self):
         """
@@ -370,8 +392,22 @@ def storeFromConfig(modules, stateDir, reactor, clock=None):
 
     @raise ConfigError: an unknown type or a bad setting.
     """
-    clock = clock or reactor
     section = modules.section("ttldb")
+    countInterval = _setting(section, modules, "count_interval",
+                             _nonNegativeNumber, DEFAULT_COUNT_INTERVAL)
+    store = _backend(section, modules, stateDir, reactor, clock or reactor)
+    if countInterval:
+        store.countInMemory(countInterval)
+    return store
+
+
+def _nonNegativeNumber(value):
+    if number(value) < 0:
+        raise ValueError("expected a non-negative number")
+    return value
+
+
+def _backend(section, modules, stateDir, reactor, clock):
     kind = _setting(section, modules, "type", string, "dbm")
     timeout = _setting(section, modules, "timeout", positiveNumber,
                        DEFAULT_TIMEOUT)

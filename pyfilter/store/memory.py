@@ -54,10 +54,10 @@ class MemoryStore(Store):
         return any(entryName == name and expires > now
                    for (entryName, _), (_, expires) in self.entries.items())
 
-    def _increment(self, name, key, current, first, expires):
+    def _increment(self, name, key, current, first, expires, events):
         buckets = self.counters.setdefault((name, key), {})
         count, _ = buckets.get(current, (0, expires))
-        buckets[current] = (count + 1, expires)
+        buckets[current] = (count + events, expires)
         return sum(count for bucket, (count, _) in buckets.items()
                    if first <= bucket <= current)
 

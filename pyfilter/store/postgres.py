@@ -60,9 +60,10 @@ STATEMENTS = {
     # the sum of the window's other buckets.
     "increment": (
         "WITH hit AS (INSERT INTO pyfilter_counters"
-        " VALUES (%(name)s, %(key)s, %(current)s, 1, %(expires)s)"
+        " VALUES (%(name)s, %(key)s, %(current)s, %(events)s, %(expires)s)"
         " ON CONFLICT (name, key, bucket) DO UPDATE"
-        " SET count = pyfilter_counters.count + 1 RETURNING count)"
+        " SET count = pyfilter_counters.count + EXCLUDED.count"
+        " RETURNING count)"
         " SELECT (SELECT count FROM hit) + COALESCE((SELECT SUM(count)"
         " FROM pyfilter_counters WHERE name = %(name)s AND key = %(key)s"
         " AND bucket >= %(first)s AND bucket < %(current)s), 0)"),
@@ -96,7 +97,8 @@ RESULTS = {
 
 def _parameters(operation, args):
     if operation == "increment":
-        return dict(zip(("name", "key", "current", "first", "expires"), args))
+        return dict(zip(("name", "key", "current", "first", "expires",
+                         "events"), args))
     if operation == "refresh":
         return dict(zip(("name", "key", "value", "expires", "now"), args))
     if operation == "purge":

@@ -217,10 +217,11 @@ class SQLiteStore(Store):
         return bool(self._query("SELECT 1 FROM state WHERE name = ? AND"
                                 " expires > ? LIMIT 1", (name, now)))
 
-    def _increment(self, name, key, current, first, expires):
-        self._query("INSERT INTO counters VALUES (?, ?, ?, 1, ?) ON CONFLICT"
-                    " (name, key, bucket) DO UPDATE SET count = count + 1",
-                    (name, key, current, expires))
+    def _increment(self, name, key, current, first, expires, events):
+        self._query("INSERT INTO counters VALUES (?, ?, ?, ?, ?) ON CONFLICT"
+                    " (name, key, bucket) DO UPDATE"
+                    " SET count = count + excluded.count",
+                    (name, key, current, events, expires))
         rows = self._query("SELECT SUM(count) FROM counters WHERE name = ?"
                            " AND key = ? AND bucket BETWEEN ? AND ?",
                            (name, key, first, current))
