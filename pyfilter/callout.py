@@ -22,6 +22,8 @@ from twisted.internet import defer, endpoints
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 
+from pyfilter.serviceclient import connectQuietly
+
 CONNECT = "connect"
 HELO = "HELO"
 MAIL = "MAIL"
@@ -159,7 +161,7 @@ def callout(reactor, address, port, helo, mailFrom, recipient, timeout,
                     else endpoints.TCP4ClientEndpoint)
     connectTimeout = max(0.001, min(timeout, deadline - reactor.seconds()))
     endpoint = endpointType(reactor, address, port, timeout=connectTimeout)
-    protocol.connecting = endpoints.connectProtocol(endpoint, protocol)
+    protocol.connecting = connectQuietly(endpoint, protocol)
 
     def notConnected(failure):
         if not protocol.result.called:

@@ -10,11 +10,11 @@ filter turns that into its configured C{unavailable_reply}.
 """
 
 import re
+import socket
 
 from twisted.internet import defer, error
-from twisted.internet.endpoints import (
-    HostnameEndpoint, UNIXClientEndpoint, connectProtocol)
-from twisted.internet.protocol import Protocol
+from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.basic import FileSender
 
@@ -106,6 +106,58 @@ def endpointFor(reactor, where, timeout):
     return HostnameEndpoint(reactor, host, int(port), timeout=timeout)
 
 
+class _OneProtocol(Factory):
+    """
+    The factory of one connection's protocol, without the two log lines
+    per connection ("Starting factory", "Stopping factory") of
+    L{twisted.internet.endpoints.connectProtocol}'s.
+    """
+
+    noisy = False
+
+    def __init__(self, protocol):
+        self.connecting = protocol
+
+    def buildProtocol(self, addr):
+        return self.connecting
+
+
+def connectQuietly(endpoint, protocol):
+    """
+    Connect C{protocol} through C{endpoint}, logging nothing.
+
+    @return: a Deferred of C{protocol}, once connected.
+    """
+    return endpoint.connect(_OneProtocol(protocol))
+
+
+def connectUNIXNow(reactor, path, protocol):
+    """
+    Connect C{protocol} to the UNIX socket at C{path} at once: a local
+    connection is made or refused within the call, so it needs no reactor
+    turn.
+
+    @return: C{True} when connected, C{False} when the listener's queue is
+        full (try again through an endpoint, which waits).
+    @raise error.ConnectError: refused, or no such socket (Twisted's
+        exception for the error, as its endpoint gives).
+    """
+    connecting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM
+                               | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+    try:
+        connecting.connect(path)
+    except BlockingIOError:
+        return False
+    except OSError as e:
+        raise error.getConnectError((e.errno, e.strerror)) from None
+    else:
+        reactor.adoptStreamConnection(connecting.fileno(), socket.AF_UNIX,
+                                      _OneProtocol(protocol))
+        return True
+    finally:
+        connecting.close()
+
+
 class ServiceClient:
     """
     Connections to one service.
@@ -150,6 +202,16 @@ class ServiceClient:
         raise ServiceError(
             f"{self.name} did not answer within {self.timeout:g} seconds")
 
+    def _connect(self, protocol):
+        """
+        Connect C{protocol}: within this turn on a UNIX socket, else (or
+        when its queue is full) through the endpoint.
+        """
+        if self.where.startswith("/") and connectUNIXNow(
+                self.reactor, self.where, protocol):
+            return defer.succeed(protocol)
+        return connectQuietly(self.endpoint, protocol)
+
     async def _converse(self, protocol, conversation):
         if self.waiting >= self.maxWaiting:
             raise ServiceError(f"too many requests waiting for {self.name}")
@@ -160,7 +222,7 @@ class ServiceClient:
             self.waiting -= 1
         try:
             try:
-                await connectProtocol(self.endpoint, protocol)
+                await self._connect(protocol)
             except error.ConnectingCancelledError:
                 raise defer.CancelledError() from None
             except error.ConnectError as e:
