@@ -7,10 +7,19 @@ C{init_filter()} (or C{initFilter()}), called once at start-up.  It runs
 unchanged in the bounded thread pool, so its blocking code never stalls the
 daemon, and the chain's timeout and failure handling apply to it as to any
 filter.
+
+A C{do_filter} returning C{None} (a bare C{return}) has no opinion, as with
+the reference; it is logged once per module rather than once per message.
+Any other result that is not a string is a failure: the chain answers 451.
 """
 
+from twisted.logger import Logger
+
+from pyfilter.compat.pythonfilter import ttldb
 from pyfilter.filter import ConfigError, Filter
 from pyfilter.reply import Reply
+
+log = Logger()
 
 
 def entryPoint(module):
@@ -40,6 +49,14 @@ def initialise(name, module):
                           f"{type(e).__name__}: {e}") from e
 
 
+def useContext(context):
+    """
+    Run the legacy modules imported from now on with C{context}: their
+    C{pythonfilter.ttldb} databases live in its state store.
+    """
+    ttldb.useContext(context)
+
+
 class LegacyFilter(Filter):
     """
     A reference-style module as a chain entry.
@@ -50,6 +67,7 @@ class LegacyFilter(Filter):
         self.name = name
         self.module = module
         self.function = entryPoint(module)
+        self.loggedNone = False
 
     def consider(self, message):
         d = self.context.threads.run(self.function, message.dataPath,
@@ -58,7 +76,17 @@ class LegacyFilter(Filter):
         return d
 
     def _toReply(self, result):
+        if result is None:
+            self._noteNone()
+            return None
         if not isinstance(result, str):
             raise TypeError(f"{self.name}: do_filter returned "
                             f"{type(result).__name__}, not a string")
         return Reply.fromString(result) if result.strip() else None
+
+    def _noteNone(self):
+        if not self.loggedNone:
+            self.loggedNone = True
+            log.warn("legacy filter {name}: do_filter returned None, taken "
+                     "as no opinion (as the reference does); not logged "
+                     "again for this module", name=self.name)

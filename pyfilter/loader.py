@@ -116,6 +116,7 @@ def makeFilter(name, modules, context):
     @return: C{(filter, timeout)}; the timeout is C{None} unless the filter's
         section sets one.
     """
+    legacy.useContext(context)
     found = findFilter(name)
     section = modules.section(f"{name}.py")
     timeout = section.get("timeout")

@@ -6,14 +6,20 @@ loading and running through the chain (in the real thread pool).
 
 import os
 import sys
+import threading
+import time
+import types
 
 from twisted.internet import defer, reactor
+from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
+from twisted.python import threadable
 from twisted.trial import unittest
 
 from pyfilter import compat, courierconfig, loader
 from pyfilter.chain import Chain, Entry
 from pyfilter.compat.courier import config, control
+from pyfilter.compat.pythonfilter import ttldb
 from pyfilter.control import ControlFileError
 from pyfilter.courierconfig import CourierConfig
 from pyfilter.courierpaths import DEBIAN, CourierPaths
@@ -21,7 +27,7 @@ from pyfilter.filter import ConfigError
 from pyfilter.legacy import LegacyFilter
 from pyfilter.modulesconfig import ModulesConfig
 from pyfilter.reply import OK, Reply
-from tests import legacymods
+from tests import legacymods, postgres
 from tests.helpers import (courierSysconf, makeContext, sampleMessage,
                            samplePaths, writeMessage)
 
@@ -179,14 +185,65 @@ class ConfigTests(unittest.TestCase):
         self.assertRaises(ConfigError, config.get_module_config, "evil.py")
 
     def test_applyModuleConfig(self):
-        """Existing settings are replaced; unknown options and functions are
-        left alone and logged."""
+        """In a module's globals, existing settings are replaced; unknown
+        options and functions are left alone and logged."""
         configured(self, "[mine.py]\nlimit = 5\nextra = 1\nhelper = 2\n")
-        namespace = {"limit": 1, "helper": len}
+        module = types.ModuleType("legacy_applied")
+        module.limit, module.helper = 1, len
+        sys.modules["legacy_applied"] = module
+        self.addCleanup(sys.modules.pop, "legacy_applied")
         with capturedLogs() as events:
-            config.applyModuleConfig("mine.py", namespace)
-        self.assertEqual(namespace, {"limit": 5, "helper": len})
+            config.applyModuleConfig("mine.py", vars(module))
+        self.assertEqual((module.limit, module.helper), (5, len))
+        self.assertFalse(hasattr(module, "extra"))
         self.assertEqual(len(events), 2)
+
+    def test_applyModuleConfigToDictionary(self):
+        """Any other dictionary receives every option, as with the
+        reference."""
+        configured(self, "[mine.py]\nlimit = 5\nextra = 1\n")
+        namespace = {"limit": 1, "__name__": "not_a_module"}
+        config.apply_module_config("mine.py", namespace)
+        self.assertEqual(namespace, {"limit": 5, "extra": 1,
+                                     "__name__": "not_a_module"})
+
+    def test_assignedSysconfdir(self):
+        """After sysconfdir is assigned, the helpers read Courier's files
+        there, as the reference's did."""
+        other = courierSysconf(self, dict(SYSCONF, me="other.example\n"))
+        config.sysconfdir = other
+        self.assertEqual(config.sysconfdir, other)
+        self.assertEqual(config.me(), "other.example")
+        self.assertEqual(config.read1line("me"), "other.example")
+        self.assertEqual(config.localstatedir, "/var/lib/courier")
+
+    def test_assignedModulesConfig(self):
+        """After _standard_config_paths is assigned (a path or a list),
+        get_module_config reads the first of those files that exists."""
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write("[other.py]\nname = 'there'\n")
+        config._standard_config_paths = path
+        self.assertEqual(config.get_module_config("other.py"),
+                         {"name": "there"})
+        self.assertEqual(config.get_module_config("mine.py"), {})
+        config._standard_config_paths = [self.mktemp(), path]
+        self.assertEqual(config._standard_config_paths, [path])
+        self.assertEqual(config.getModuleConfig("other.py"),
+                         {"name": "there"})
+
+    def test_assignedVersion(self):
+        """An assigned version is what is_min_version compares."""
+        config.version = "0.60.0"
+        self.assertEqual(config.version, "0.60.0")
+        self.assertTrue(config.is_min_version("0.59"))
+        self.assertFalse(config.is_min_version("0.61"))
+
+    def test_configureReplacesAssignments(self):
+        """The daemon's configure replaces earlier assignments."""
+        config.sysconfdir = self.mktemp()
+        configured(self)
+        self.assertEqual(config.me(), "mail.example.test")
 
     def test_lazyDiscovery(self):
         """Unconfigured, the paths come from courier-config on first use."""
@@ -242,7 +299,7 @@ class ControlTests(unittest.TestCase):
 
     def test_getControlData(self):
         """get_control_data gives the first file's records, flags and every
-        recipient."""
+        recipient as get_recipients_data does."""
         message = writeMessage(self, [
             "ssender@example.org", "Mid-1", "8", "E123",
             "ralice@example.test", "R", "N", "rbob@example.test", "R", "N",
@@ -256,7 +313,7 @@ class ControlTests(unittest.TestCase):
         self.assertEqual(data["U"], "")
         self.assertTrue(data["8"])
         self.assertFalse(data["w"])
-        self.assertEqual(data["r"], ["alice@example.test"])
+        self.assertEqual(data["r"], [["alice@example.test", "", ""]])
         self.assertEqual(control.getControlData(message.controlPaths), data)
 
     def test_unreadableControlFile(self):
@@ -324,14 +381,18 @@ class LegacyModuleTests(unittest.TestCase):
         self.context = makeContext(self, reactor=reactor,
                                    modulesText=modulesText,
                                    sysconfdir=config.sysconfdir)
+        self.addCleanup(self.context.close)
+        self.addCleanup(ttldb.useContext, None)
 
     def makeFilter(self, name):
         return loader.makeFilter(name, self.context.modules, self.context)[0]
 
+    def chain(self, name):
+        return Chain([Entry(name, self.makeFilter(name), timeout=10)],
+                     reactor, deadline=20)
+
     def decide(self, name, message):
-        chain = Chain([Entry(name, self.makeFilter(name), timeout=10)],
-                      reactor, deadline=20)
-        return chain.decide(message)
+        return self.chain(name).decide(message)
 
     def test_packageModuleFound(self):
         """A module of the pythonfilter package is found and initialised,
@@ -384,12 +445,41 @@ class LegacyModuleTests(unittest.TestCase):
         self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
 
     @defer.inlineCallbacks
+    def test_noneAnswer(self):
+        """A do_filter answering None has no opinion: the chain accepts; it
+        is logged once, not for every message."""
+        chain = self.chain("legacynone")
+        with capturedLogs() as events:
+            first = yield chain.decide(sampleMessage("a-plain"))
+            second = yield chain.decide(sampleMessage("c-auth"))
+        self.assertEqual((first, second), (OK, OK))
+        noted = [event for event in events
+                 if "returned None" in event.get("log_format", "")]
+        self.assertEqual(len(noted), 1)
+        self.assertEqual(noted[0]["name"], "legacynone")
+
+    @defer.inlineCallbacks
     def test_emptyAnswer(self):
         """A do_filter answering '' has no opinion: the chain accepts."""
         filter = self.makeFilter("legacyempty")
         self.assertIsNone((yield filter.consider(sampleMessage("a-plain"))))
         reply = yield self.decide("legacyempty", sampleMessage("a-plain"))
         self.assertEqual(reply, OK)
+
+    @defer.inlineCallbacks
+    def test_ttldbModule(self):
+        """A module written as the reference's filters are (C{from . import
+        ttldb} in the pythonfilter package, the database opened in
+        init_filter) keeps its state in the context's store."""
+        filter = self.makeFilter("legacycorrespondents")
+        self.assertIs(filter.module.ttldb, ttldb)
+        before = int(time.time())
+        self.assertIsNone((yield filter.consider(sampleMessage("a-plain"))))
+        reply = yield filter.consider(sampleMessage("a-plain"))
+        self.assertEqual(reply.code, "250")
+        since = int(reply.lines[0].rsplit(" ", 1)[1])
+        self.assertTrue(before <= since <= time.time(), (before, since))
+        self.assertIsNone((yield filter.consider(sampleMessage("c-auth"))))
 
     def test_failingInit(self):
         """A start-up hook that exits is a configuration error."""
@@ -398,3 +488,267 @@ class LegacyModuleTests(unittest.TestCase):
     def test_pathForgotten(self):
         """The legacy modules' directory is on sys.path for the test."""
         self.assertIn(legacymods.DIRECTORY, sys.path)
+
+
+class TtlDbTests(unittest.TestCase):
+    """
+    C{pythonfilter.ttldb} in a context's store (the embedded one unless
+    C{modulesText} says otherwise), used from the context's thread pool as
+    legacy modules use it.
+    """
+
+    modulesText = ""
+
+    def setUp(self):
+        self.context = self.bind(self.modulesText)
+
+    def bind(self, modulesText, stateDir=None):
+        configured(self, modulesText)
+        context = makeContext(self, reactor=reactor, modulesText=modulesText,
+                              stateDir=stateDir)
+        self.addCleanup(context.close)
+        ttldb.useContext(context)
+        self.addCleanup(ttldb.useContext, None)
+        return context
+
+    def inThread(self, function, *args):
+        return self.context.threads.run(function, *args)
+
+    def items(self):
+        db = ttldb.TtlDb("items", 3600, 60)
+        now = time.time()
+        db["k"] = now
+        seen = ["k" in db, db.has_key("k"), db["k"], b"k" in db, "x" in db]
+        del db["k"]
+        seen.append("k" in db)
+        return now, seen
+
+    @defer.inlineCallbacks
+    def test_items(self):
+        """Items are set, found, read back (bytes, as the reference's dbm
+        gave them) and deleted."""
+        now, seen = yield self.inThread(self.items)
+        self.assertEqual(seen, [True, True, str(int(now)).encode(), True,
+                                False, False])
+
+    def missing(self):
+        db = ttldb.TtlDb("missing", 3600, 60)
+        for operation in (db.__getitem__, db.__delitem__):
+            try:
+                operation("absent")
+            except KeyError:
+                continue
+            return operation
+        return None
+
+    @defer.inlineCallbacks
+    def test_missingKey(self):
+        """Reading or deleting a missing key raises KeyError."""
+        self.assertIsNone((yield self.inThread(self.missing)))
+
+    def expiring(self):
+        db = ttldb.TtlDb("expiring", 60, 3600)
+        db["old"] = time.time() - 61
+        db["recent"] = time.time() - 30
+        return "old" in db, "recent" in db
+
+    @defer.inlineCallbacks
+    def test_expiry(self):
+        """An entry lives until its time plus the ttl, whatever the purge
+        interval: one already older is never found."""
+        self.assertEqual((yield self.inThread(self.expiring)), (False, True))
+
+    @defer.inlineCallbacks
+    def test_ownTable(self):
+        """Each database is a table of its own, apart from pyfilter's."""
+        def setBoth():
+            ttldb.TtlDb("one", 60, 60)["k"] = time.time()
+            return "k" in ttldb.TtlDb("two", 60, 60)
+        self.assertFalse((yield self.inThread(setBoth)))
+        store = self.context.store
+        self.assertIsNotNone((yield store.get("ttldb:one", "k")))
+        self.assertIsNone((yield store.get("one", "k")))
+
+    def test_notInReactorThread(self):
+        """A TtlDb may be created in the reactor's thread (init_filter), but
+        an operation there would wait for itself: it raises."""
+        self.patch(threadable, "isInIOThread", lambda: True)
+        db = ttldb.TtlDb("early", 60, 60)
+        error = self.assertRaises(ttldb.TtlDbError, db.__contains__, "k")
+        self.assertIn("do_filter", str(error))
+
+    def test_reactorNotRunning(self):
+        """Before the reactor runs, a TtlDb may be created, but an operation
+        would never be answered: it raises."""
+        self.patch(reactor, "running", False)
+        db = ttldb.TtlDb("early", 60, 60)
+        self.assertRaises(ttldb.TtlDbError, db.__contains__, "k")
+
+    def test_unknownType(self):
+        """A store type pyfilter does not have raises OpenError."""
+        self.bind("[ttldb]\ntype = 'mysql'\n")
+        error = self.assertRaises(ttldb.OpenError, ttldb.TtlDb, "x", 60, 60)
+        self.assertIn("mysql", str(error))
+
+    @defer.inlineCallbacks
+    def test_storeFailure(self):
+        """A store that fails raises TtlDbError from the operation."""
+        stateDir = os.path.abspath(self.mktemp())
+        self.context = self.bind("", stateDir=stateDir)
+        db = ttldb.TtlDb("failing", 60, 60)
+        os.rmdir(stateDir)
+        error = yield self.assertFailure(
+            self.inThread(db.__setitem__, "k", 1), ttldb.TtlDbError)
+        self.assertIn("state store", str(error))
+
+    def test_noAnswer(self):
+        """A store that does not answer in time raises TtlDbError."""
+        class Silent:
+            reactor = Clock()
+            reactor.callFromThread = lambda *args: None
+
+            def canWait(self):
+                return True
+
+        self.assertRaises(ttldb.TtlDbError, ttldb._callIn, Silent(), 0,
+                          lambda: None)
+
+    def relock(self):
+        db = ttldb.TtlDb("locked", 60, 60)
+        db.lock()
+        db.lock()
+        db.unlock()
+        db.unlock()
+        try:
+            db.unlock()
+        except ttldb.LockError:
+            return True
+        return False
+
+    @defer.inlineCallbacks
+    def test_reentrantLock(self):
+        """The lock is re-entrant; unlock() without lock() raises
+        LockError."""
+        self.assertTrue((yield self.inThread(self.relock)))
+
+    @defer.inlineCallbacks
+    def test_lockTimeout(self):
+        """Waiting longer than LOCK_TIMEOUT for another thread's lock raises
+        LockError."""
+        self.patch(ttldb, "LOCK_TIMEOUT", 0)
+        db = ttldb.TtlDb("held", 60, 60)
+        held, release = threading.Event(), threading.Event()
+
+        def hold():
+            db.lock()
+            held.set()
+            release.wait(10)
+            db.unlock()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        self.addCleanup(holder.join, 10)
+        self.addCleanup(release.set)
+        self.assertTrue(held.wait(10))
+        other = ttldb.TtlDb("held", 60, 60)
+        yield self.assertFailure(self.inThread(other.lock), ttldb.LockError)
+
+
+class TtlDbPostgresTests(TtlDbTests):
+    """
+    The same, with C{[ttldb] type = 'psycopg2'}: the reference's SQL back
+    end gave values as text and C{None} for a missing key.
+    """
+
+    def setUp(self):
+        server = postgres.sharedServer()
+        self.modulesText = server.ttldbSection(
+            server.createDatabase()["db"])
+        super().setUp()
+
+    @defer.inlineCallbacks
+    def test_items(self):
+        """Items read back as text."""
+        now, seen = yield self.inThread(self.items)
+        self.assertEqual(seen, [True, True, str(int(now)), True, False,
+                                False])
+
+    @defer.inlineCallbacks
+    def test_missingKey(self):
+        """Reading a missing key gives None; deleting one does nothing."""
+        def missing():
+            db = ttldb.TtlDb("missing", 3600, 60)
+            value = db["absent"]
+            del db["absent"]
+            return value
+        self.assertIsNone((yield self.inThread(missing)))
+
+    @defer.inlineCallbacks
+    def test_storeFailure(self):
+        """Unreachable PostgreSQL raises TtlDbError from the operation."""
+        self.context = self.bind("[ttldb]\ntype = 'psycopg2'\n"
+                                 f"host = {self.mktemp()!r}\n"
+                                 "db = 'none'\nuser = 'none'\n")
+        db = ttldb.TtlDb("failing", 60, 60)
+        yield self.assertFailure(self.inThread(db.__setitem__, "k", 1),
+                                 ttldb.TtlDbError)
+
+
+class TtlDbStandaloneTests(unittest.TestCase):
+    """
+    C{pythonfilter.ttldb} outside the daemon: a store of its own in
+    C{$PYFILTER_STATE_DIR}, run by a private reactor.
+    """
+
+    def setUp(self):
+        configured(self)
+        ttldb.useContext(None)
+        self.stateDir = os.path.abspath(self.mktemp())
+        os.makedirs(self.stateDir)
+        self.patch(os, "environ", dict(os.environ, PYFILTER_STATE_DIR=
+                                       self.stateDir))
+
+    def test_persistent(self):
+        """Entries are kept in the state directory's store, seen by a
+        later TtlDb of the same name, from any thread but the private
+        reactor's, which leaves the process's I/O thread alone."""
+        db = ttldb.TtlDb("standalone", 3600, 60)
+        db["k"] = 1e10
+        self.assertEqual(ttldb.TtlDb("standalone", 3600, 60)["k"],
+                         b"10000000000")
+        self.assertTrue(os.path.exists(os.path.join(self.stateDir,
+                                                    "state.sqlite")))
+        self.assertNotEqual(threadable.ioThread,
+                            ttldb._Backings.current().thread.ident)
+
+    def test_notInPrivateReactorThread(self):
+        """An operation from the private reactor's own thread raises."""
+        backing = ttldb._Backings.current()
+        self.assertRaises(ttldb.TtlDbError, ttldb._callIn, backing, 5,
+                          ttldb._callIn, backing, 5, lambda: None)
+
+
+class PythonfilterAliasTests(unittest.TestCase):
+    def test_packageWithoutAdminsOwn(self):
+        """With no pythonfilter package on the path, C{pythonfilter} is
+        pyfilter's, holding its ttldb."""
+        compat.install()
+        cached = sys.modules.pop("pythonfilter", None)
+        self.addCleanup(sys.modules.pop, "pythonfilter", None)
+        if cached is not None:
+            self.addCleanup(sys.modules.__setitem__, "pythonfilter", cached)
+        import pythonfilter
+        import pythonfilter.ttldb
+        self.assertIs(pythonfilter, compat.pythonfilter)
+        self.assertIs(pythonfilter.ttldb, ttldb)
+
+    def test_adminsPackageKeepsItsModules(self):
+        """An admin's pythonfilter package stays theirs, with pyfilter's
+        ttldb in it."""
+        legacymods.onPath(self)
+        compat.install()
+        import pythonfilter.legacysnake
+        import pythonfilter.ttldb
+        self.assertTrue(pythonfilter.__file__.startswith(
+            legacymods.DIRECTORY))
+        self.assertIs(pythonfilter.ttldb, ttldb)

@@ -1,10 +1,20 @@
 """
-The reference's helper package C{courier} (C{courier.config},
-C{courier.control}, C{courier.xfilter}, ...) for legacy filter modules.
+The reference's helper packages for legacy filter modules: C{courier}
+(C{courier.config}, C{courier.control}, C{courier.xfilter}, ...) and
+C{pythonfilter.ttldb}.
 
-pyfilter does not install a top-level C{courier} package.  L{install} makes
-C{import courier.X} resolve to C{pyfilter.compat.courier.X}, and only when
-no real C{courier} package is importable.
+pyfilter installs neither a top-level C{courier} nor a top-level
+C{pythonfilter} package.  L{install} makes
+  - C{import courier.X} resolve to C{pyfilter.compat.courier.X}, only when
+    no real C{courier} package is importable;
+  - C{import pythonfilter.ttldb} (also C{from . import ttldb} in a module of
+    an admin's own C{pythonfilter} package, as the reference's filters
+    import it) resolve to L{pyfilter.compat.pythonfilter.ttldb}, always: a
+    copy of the reference's C{ttldb.py} among the admin's modules is
+    shadowed, so every legacy module uses the daemon's state store;
+  - C{import pythonfilter} resolve to L{pyfilter.compat.pythonfilter} when
+    no C{pythonfilter} package is on the path (a legacy module outside such
+    a package importing C{pythonfilter.ttldb}).
 """
 
 import importlib
@@ -14,6 +24,9 @@ import importlib.util
 import sys
 
 _PREFIX = "pyfilter.compat."
+
+#: The modules of the reference's C{pythonfilter} package pyfilter supplies.
+_PYTHONFILTER_MODULES = ("pythonfilter.ttldb",)
 
 
 class _Alias(importlib.abc.Loader):
@@ -27,31 +40,46 @@ class _Alias(importlib.abc.Loader):
         pass
 
 
+def _aliasSpec(fullname, isPackage=False):
+    return importlib.machinery.ModuleSpec(
+        fullname, _Alias(_PREFIX + fullname), is_package=isPackage)
+
+
 class _CourierFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "courier" and not fullname.startswith("courier."):
             return None
-        target = _PREFIX + fullname
-        if importlib.util.find_spec(target) is None:
+        if importlib.util.find_spec(_PREFIX + fullname) is None:
             return None
-        isPackage = fullname == "courier"
-        return importlib.machinery.ModuleSpec(
-            fullname, _Alias(target), is_package=isPackage)
+        return _aliasSpec(fullname, isPackage=fullname == "courier")
 
 
-_finder = _CourierFinder()
+class _PythonfilterFinder(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in _PYTHONFILTER_MODULES:
+            return _aliasSpec(fullname)
+        if fullname == "pythonfilter" and (
+                importlib.machinery.PathFinder.find_spec(fullname) is None):
+            return _aliasSpec(fullname, isPackage=True)
+        return None
+
+
+_courierFinder = _CourierFinder()
+_pythonfilterFinder = _PythonfilterFinder()
 
 
 def install():
     """
-    Make C{courier} importable as an alias of pyfilter's compatible helpers,
-    unless a real C{courier} package exists.  Safe to call more than once.
+    Put the aliases in place (the C{courier} one unless a real C{courier}
+    package exists).  Safe to call more than once.
 
-    @return: C{True} if the alias is in place.
+    @return: C{True} if the C{courier} alias is in place.
     """
-    if _finder in sys.meta_path:
+    if _pythonfilterFinder not in sys.meta_path:
+        sys.meta_path.insert(0, _pythonfilterFinder)
+    if _courierFinder in sys.meta_path:
         return True
     if "courier" in sys.modules or importlib.util.find_spec("courier"):
         return False
-    sys.meta_path.insert(0, _finder)
+    sys.meta_path.insert(0, _courierFinder)
     return True

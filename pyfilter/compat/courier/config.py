@@ -9,13 +9,22 @@ C{courier-config} on first use, never at import.
 
 Module values C{sysconfdir}, C{localstatedir}, C{bindir}, C{sbindir},
 C{libexecdir}, C{mailuser}, C{mailgroup}, C{mailuid}, C{mailgid} and
-C{version} are looked up on first access.
+C{version} are looked up on first access.  Assigning one takes effect as
+it did with the reference, whose functions read these module values: after
+C{courier.config.sysconfdir = DIR}, C{me()}, C{is_local()}, C{get_alias()}
+and the rest read Courier's files in C{DIR}; an assigned C{version} is
+what C{is_min_version} compares.  Assigning C{_standard_config_paths} (a
+path or a list of paths, as the reference's own tests do) makes
+C{get_module_config} read the first of them that exists.  The daemon's
+L{configure} at start-up replaces any earlier assignment.
 
 Differences from the reference, all fixes: C{is_min_version} compares
 version numbers numerically (0.100 is newer than 0.99); module settings are
-read with a safe evaluator, never C{eval}; C{apply_module_config} only
-replaces a module's existing non-callable settings, logging and ignoring any
-other option instead of creating or overwriting arbitrary globals.
+read with a safe evaluator, never C{eval}; C{apply_module_config} into a
+module's C{globals()} only replaces the module's existing non-callable
+settings, logging and ignoring any other option instead of creating or
+overwriting arbitrary globals (into any other dictionary it copies every
+option, as the reference did).
 """
 
 import grp
@@ -23,6 +32,7 @@ import os
 import pwd
 import re
 import subprocess
+import sys
 import threading
 import types
 
@@ -32,6 +42,8 @@ log = Logger()
 
 _PATH_NAMES = ("sysconfdir", "localstatedir", "bindir", "sbindir",
                "libexecdir", "mailuser", "mailgroup")
+#: The reference's (private) list of modules configuration files.
+_MODULES_PATHS = "_standard_config_paths"
 _VERSION_TIMEOUT = 10
 _ABSENT = object()
 
@@ -76,14 +88,61 @@ def _courier():
         return _Shared.courier
 
 
+def _readModules(candidates):
+    from pyfilter.modulesconfig import ModulesConfig
+    from pyfilter.tap import firstExisting
+    return ModulesConfig.read(firstExisting(candidates) if candidates
+                              else None)
+
+
 def _modules():
     with _Shared.lock:
         if _Shared.modules is None:
-            from pyfilter.tap import MODULES_CONFIGS, firstExisting
-            from pyfilter.modulesconfig import ModulesConfig
-            _Shared.modules = ModulesConfig.read(
-                firstExisting(MODULES_CONFIGS))
+            from pyfilter.tap import MODULES_CONFIGS
+            _Shared.modules = _readModules(MODULES_CONFIGS)
         return _Shared.modules
+
+
+def _assignPath(name, value):
+    paths = _paths().overriding(**{name: value})
+    with _Shared.lock:
+        _Shared.paths = paths
+        if name == "sysconfdir":
+            _Shared.courier = None
+        elif name == "sbindir":
+            _Shared.version = None
+
+
+def _assignModulesPaths(value):
+    candidates = [value] if isinstance(value, (str, os.PathLike)) else value
+    modules = _readModules([os.fspath(path) for path in candidates])
+    with _Shared.lock:
+        _Shared.modules = modules
+
+
+def _assignVersion(value):
+    with _Shared.lock:
+        _Shared.version = value
+
+
+class _ConfigModule(types.ModuleType):
+    """
+    This module, with assignments of the reference's module values taking
+    effect.
+    """
+
+    def __setattr__(self, name, value):
+        if name in _PATH_NAMES:
+            _assignPath(name, value)
+        elif name == _MODULES_PATHS:
+            _assignModulesPaths(value)
+        elif name == "version":
+            _assignVersion(value)
+        else:
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _ConfigModule
 
 
 def _courierVersion():
@@ -133,6 +192,9 @@ def __getattr__(name):
                        _paths().mailgroup)
     if name == "version":
         return _version()
+    if name == _MODULES_PATHS:
+        path = _modules().path
+        return [path] if path else []
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -245,13 +307,28 @@ def get_module_config(section):
     return _modules().section(section)
 
 
+def _isModuleNamespace(namespace):
+    """
+    Whether C{namespace} is the globals of an imported module.
+    """
+    name = namespace.get("__name__") if isinstance(namespace, dict) else None
+    module = sys.modules.get(name) if isinstance(name, str) else None
+    return module is not None and vars(module) is namespace
+
+
 def apply_module_config(section, namespace):
     """
-    Set the options of C{section} in C{namespace} (a module's C{globals()}).
-    Only names the module already defines, and that are not functions,
-    classes or modules, are set; others are logged and ignored.
+    Set the options of C{section} in C{namespace}.  In a module's
+    C{globals()}, only names the module already defines, and that are not
+    functions, classes or modules, are set; others are logged and ignored.
+    Any other dictionary receives every option.
     """
-    for option, value in get_module_config(section).items():
+    options = get_module_config(section)
+    if not _isModuleNamespace(namespace):
+        for option, value in options.items():
+            namespace[option] = value
+        return
+    for option, value in options.items():
         current = namespace.get(option, _ABSENT)
         if current is _ABSENT:
             log.warn("{where}: unknown option ignored",
@@ -261,6 +338,7 @@ def apply_module_config(section, namespace):
                      where=_modules().where(section, option))
         else:
             namespace[option] = value
+
 
 isLocal = is_local
 isHosteddomain = is_hosteddomain

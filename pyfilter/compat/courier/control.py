@@ -80,12 +80,15 @@ def get_recipients(control_paths):
     return [recipient.address for recipient in _read(control_paths).recipients]
 
 
+def _recipientsData(control):
+    return [list(recipient.triple) for recipient in control.recipients]
+
+
 def get_recipients_data(control_paths):
     """
     C{[address, original, notify]} for each recipient not yet delivered.
     """
-    return [list(recipient.triple)
-            for recipient in _read(control_paths).recipients]
+    return _recipientsData(_read(control_paths))
 
 
 #: Message-level records of L{get_control_data} and their defaults.
@@ -98,14 +101,14 @@ _FLAGS = "w8mVT"
 def get_control_data(control_paths):
     """
     The message-level records of the first control file (the last value of
-    each), its flags as booleans, and C{r}: every undelivered recipient's
-    address.
+    each), its flags as booleans, and C{r}: every undelivered recipient as
+    L{get_recipients_data} gives it (C{[address, original, notify]}).
     """
     control = _read(control_paths)
     data = {letter: control.scalar(letter, default)
             for letter, default in _SCALAR_DEFAULTS.items()}
     data.update((letter, control.flag(letter)) for letter in _FLAGS)
-    data["r"] = [recipient.address for recipient in control.recipients]
+    data["r"] = _recipientsData(control)
     return data
 
 
