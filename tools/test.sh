@@ -52,5 +52,11 @@ rm -rf build
 timeout 900 "$VENV/bin/pip" install -q . hypothesis dkimpy
 rm -rf build
 
+echo "== courier-pythonfilter 3.0.6 sdist (its own tests run against pyfilter's compatibility layer)"
+REFERENCE_CACHE=${PYFILTER_REFERENCE_CACHE:-/var/cache/pyfilter-test}
+export PYFILTER_REFERENCE_SDIST=$REFERENCE_CACHE/courier-pythonfilter-3.0.6.tar.gz
+[ -f "$PYFILTER_REFERENCE_SDIST" ] || timeout 300 "$VENV/bin/pip" download -q --no-deps \
+    --no-binary :all: courier-pythonfilter==3.0.6 -d "$REFERENCE_CACHE"
+
 echo "== tests"
 exec timeout 1500 "$VENV/bin/python" -m twisted.trial tests
