@@ -9,7 +9,10 @@ C{HELO} (Courier's C{esmtphelo}, else C{me}), C{MAIL FROM:<postmaster_addr>},
 C{RCPT TO:<sender>}, C{QUIT}.  No message is ever sent.  The answers are
 remembered in the state store (tables C{goodsenders} and C{badsenders}), so
 a sender is called back at most once per C{senders_ttl}; each later message
-from it renews the entry.  The null sender is never checked.  Call-outs are
+from it renews the entry (one store operation), except that a sender found
+in the store within the last second is answered from memory (so its entry
+is renewed at most once a second, and a change made through another server
+shows within a second).  The null sender is never checked.  Call-outs are
 considered abusive by many: enable this filter knowingly.
 
 Options (section C{[dialback.py]}):
@@ -67,6 +70,11 @@ from pyfilter.store import StoreError, Table, onStoreErrorOption
 GOOD = 1
 BAD = 0
 
+#: Seconds a sender's verdict read from the store answers its next
+#: messages from memory; at most L{MAX_RECENT} senders are kept.
+RECENT_SECONDS = 1.0
+MAX_RECENT = 4096
+
 INVALID_SENDER = Reply("501", "Envelope sender is invalid")
 NO_SERVERS = Reply(
     "421", "No SMTP servers were available to authenticate sender")
@@ -91,6 +99,13 @@ def badSender(sender):
     return Reply("517", f"Sender does not exist: {sender}")
 
 
+def verdictReply(verdict, sender):
+    """
+    The answer for a remembered sender: no opinion for a good one.
+    """
+    return None if verdict == GOOD else badSender(sender)
+
+
 class Dialback(Filter):
     options = {
         "senders_ttl": Option(60 * 60 * 24 * 7, positiveNumber,
@@ -113,13 +128,27 @@ class Dialback(Filter):
                            or "postmaster@" + self.context.courier.me())
         self.good = Table(self.context.store, "goodsenders", reference=True)
         self.bad = Table(self.context.store, "badsenders", reference=True)
+        self.recent = {}
         return defer.gatherResults([self.good.start(), self.bad.start()])
 
     def consider(self, message):
         sender = message.sender
         if not sender:
             return None
+        recent = self.recent.get(sender)
+        if recent is not None and recent[1] > self.context.reactor.seconds():
+            return verdictReply(recent[0], sender)
         return self.check(sender)
+
+    def recall(self, sender, verdict):
+        """
+        Answer C{sender}'s messages of the next L{RECENT_SECONDS} with
+        C{verdict} without asking the store.
+        """
+        if len(self.recent) >= MAX_RECENT:
+            self.recent.clear()
+        self.recent[sender] = (verdict, self.context.reactor.seconds()
+                               + RECENT_SECONDS)
 
     @defer.inlineCallbacks
     def check(self, sender):
@@ -128,7 +157,8 @@ class Dialback(Filter):
         except StoreError:
             return self.config["on_store_error"]
         if known is not None:
-            return None if known == GOOD else badSender(sender)
+            self.recall(sender, known)
+            return verdictReply(known, sender)
         parts = sender.split("@")
         if len(parts) != 2:
             return INVALID_SENDER
@@ -145,10 +175,15 @@ class Dialback(Filter):
     @defer.inlineCallbacks
     def remembered(self, sender):
         """
-        C{GOOD}, C{BAD} or C{None}; a remembered sender's entry is renewed.
+        C{GOOD}, C{BAD} or C{None}; a remembered sender's entry is renewed
+        (in the same store operation that finds it).
         """
+        now = int(self.context.reactor.seconds())
         for table, verdict in ((self.good, GOOD), (self.bad, BAD)):
-            if (yield table.get((sender,))) is not None:
+            if (yield table.refresh((sender,), now,
+                                    self.config["senders_ttl"])):
+                return verdict
+            if (yield table.adopt((sender,))) is not None:
                 yield self.remember(table, sender)
                 return verdict
         return None
@@ -261,9 +296,11 @@ class Dialback(Filter):
                     False)
         if answer.code // 100 == 2:
             yield self.remember(self.good, sender)
+            self.recall(sender, GOOD)
             return None, True
         if answer.code // 100 == 5:
             yield self.remember(self.bad, sender)
+            self.recall(sender, BAD)
             return Reply("517", f"MX server {host} said:",
                          f"Sender does not exist: {sender}"), True
         return Reply("421", "Unable to validate sender address.",

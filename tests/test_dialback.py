@@ -10,7 +10,7 @@ from twisted.trial import unittest
 
 from pyfilter.filter import ConfigError
 from pyfilter.reply import Reply
-from pyfilter.store import StoreError
+from pyfilter.store import StoreError, tupleKey
 from pyfilter.store.memory import MemoryStore
 from tests.dnsserver import (
     SECOND_MX_ADDRESS, dnsContext, dnsFilter, startDNSServer)
@@ -71,6 +71,35 @@ class DialbackTests(unittest.TestCase):
         self.assertIsNone((yield self.consider("a@single.test",
                                                instance=instance)))
         self.assertEqual(self.smtp.commands, expected)
+
+    @defer.inlineCallbacks
+    def test_recentSenderAnsweredFromMemory(self):
+        """Within a second of its verdict a sender's messages cost no
+        store operation; later, one operation finds the sender and renews
+        its entry."""
+        instance = yield self.dialback()
+        self.assertIsNone((yield self.consider("a@single.test",
+                                               instance=instance)))
+        store = instance.context.store
+        operations = []
+        execute = store._execute
+
+        def counted(operation, *args):
+            operations.append(operation)
+            return execute(operation, *args)
+        store._execute = counted
+        self.assertIsNone((yield self.consider("a@single.test",
+                                               instance=instance)))
+        self.assertEqual(operations, [])
+        verdict, until = instance.recent["a@single.test"]
+        instance.recent["a@single.test"] = (verdict, until - 2)
+        expires = store.entries[("goodsenders", tupleKey("a@single.test"))][1]
+        self.assertIsNone((yield self.consider("a@single.test",
+                                               instance=instance)))
+        self.assertEqual(operations, ["refresh"])
+        self.assertGreaterEqual(
+            store.entries[("goodsenders", tupleKey("a@single.test"))][1],
+            expires)
 
     @defer.inlineCallbacks
     def test_refusedSenderRemembered(self):
