@@ -29,10 +29,14 @@ def canonical(rawAddress):
 
 class NoDuplicates(Filter):
     def consider(self, message):
+        recipients = message.recipients
+        if len({canonical(r.rawAddress) for r in recipients}) == len(
+                recipients):
+            return None
         kept = {}
         merged = {}
         edits = controledit.ControlEdits(message.controlPaths)
-        for recipient in message.recipients:
+        for recipient in recipients:
             key = canonical(recipient.rawAddress)
             if key not in kept:
                 kept[key] = recipient
@@ -44,8 +48,6 @@ class NoDuplicates(Filter):
             edits.markDone(recipient, "duplicate removed by noduplicates")
             merged[key] = controledit.mergeNotify(merged[key],
                                                   recipient.notify)
-        if len(kept) == len(message.recipients):
-            return None
         for key, recipient in kept.items():
             if merged[key] != recipient.notify:
                 edits.setNotify(recipient, merged[key])

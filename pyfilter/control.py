@@ -18,7 +18,7 @@ import ipaddress
 import urllib.parse
 from dataclasses import dataclass
 
-from pyfilter.boundedread import readAtMost
+from pyfilter.boundedread import readPathAtMost
 
 #: Control files larger than this are refused (Courier splits recipients
 #: over several files of at most ``batchsize`` recipients).
@@ -99,8 +99,7 @@ class ControlFile:
     @classmethod
     def read(cls, path):
         try:
-            with open(path, "rb") as f:
-                data = readAtMost(f, MAX_CONTROL_SIZE)
+            data = readPathAtMost(path, MAX_CONTROL_SIZE)
         except OSError as e:
             raise ControlFileError(f"cannot read control file {path!r}: "
                                    f"{e.strerror or e}") from e
@@ -111,7 +110,7 @@ class ControlFile:
 
     @classmethod
     def parse(cls, path, data):
-        records = [(line[:1].decode("latin-1"), line[1:])
+        records = [(chr(line[0]), line[1:])
                    for line in data.split(b"\n") if line]
         return cls(path, records)
 
