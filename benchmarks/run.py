@@ -430,6 +430,9 @@ def loopbackRunner(args, work, pyfilterVenv, referenceVenv, systems):
                             **{environments.NAMESPACE_MARKER: "1"}))
 
 
+#: Where the report goes unless C{--output} says otherwise.
+DEFAULT_OUTPUT = os.path.join(BENCHMARKS, "RESULTS.md")
+
 #: The open file holding the work directory's lock (see L{lockWork}).
 _workLock = None
 
@@ -462,8 +465,7 @@ def main(argv=None):
                         help="use the venvs as they are")
     parser.add_argument("--report", metavar="RESULTS_JSON",
                         help="only rewrite RESULTS.md from saved results")
-    parser.add_argument("--output", default=os.path.join(BENCHMARKS,
-                                                         "RESULTS.md"))
+    parser.add_argument("--output", default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     if args.report:
         with open(args.report) as f:
@@ -471,6 +473,13 @@ def main(argv=None):
         return
 
     work = os.path.abspath(args.work)
+    saved = os.path.join(work, "results.json")
+    if (args.only and not os.path.exists(saved)
+            and os.environ.get(environments.NAMESPACE_MARKER) != "1"
+            and os.path.abspath(args.output) == DEFAULT_OUTPUT):
+        raise SystemExit(f"--only merges into {saved}, which does not exist "
+                         f"(a fresh work directory): run the whole matrix "
+                         f"first, or write elsewhere with --output")
     mode = QUICK if args.quick else FULL
     logDir = os.path.join(work, "logs")
     os.makedirs(logDir, exist_ok=True)
@@ -520,7 +529,6 @@ def main(argv=None):
         results["memory"] = memoryRun(pyfilter, requests["small"], mode)
     results["minutes"] = round((time.monotonic() - began) / 60, 1)
     results["machine"]["loadAverageAfter"] = os.getloadavg()
-    saved = os.path.join(work, "results.json")
     if args.only and os.path.exists(saved):
         with open(saved) as f:
             results = merge(json.load(f), results, systems)

@@ -5,6 +5,7 @@ the project's test signature.
 
 from twisted.internet import defer
 from twisted.internet.testing import StringTransport
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
 
 from pyfilter import clamd, quarantine
@@ -117,6 +118,18 @@ class ClamAVTests(unittest.TestCase):
             replies.append((yield clamav.consider(
                 writeMessage(self, RECORDS, data))))
         self.assertEqual(replies, [None, VIRUS, VIRUS])
+
+    @defer.inlineCallbacks
+    def test_scansLogNothing(self):
+        """A scan in each mode leaves no log line (Twisted's factories
+        logged two per connection)."""
+        with capturedLogs() as events:
+            for mode in ("fildes", "stream", "path"):
+                reply = yield self.clamav(scan_mode=mode).consider(
+                    writeMessage(self, RECORDS, CLEAN))
+                self.assertIsNone(reply)
+        self.assertEqual([formatEvent(event) for event in events
+                          if "factory" in formatEvent(event).lower()], [])
 
     def test_defaultScanMode(self):
         """By default the descriptor is passed over a UNIX socket and the
