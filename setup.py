@@ -18,6 +18,7 @@ setup(
         "psycopg2-binary",
         "pyspf",
         "dnspython",
+        "treq",
     ],
     entry_points={"console_scripts": ["pyfilter = pyfilter.cli:main"]},
 )

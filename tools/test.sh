@@ -1,7 +1,8 @@
 #!/bin/bash
 # The whole test suite, on a fresh Debian 12 machine, as root:
 #   - installs the Debian packages the tests use (Courier, PostgreSQL, slapd,
-#     clamav-daemon, spamd, Debian's python3 with venv and gdbm),
+#     clamav-daemon, spamd, rspamd, redis-server, Debian's python3 with venv
+#     and gdbm),
 #   - makes a virtualenv with Debian's /usr/bin/python3 (Courier's mail user
 #     must be able to run the interpreter, so never one under /root),
 #   - installs pyfilter into it (a normal install: setuptools' editable mode
@@ -14,7 +15,8 @@ cd "$(dirname "$0")/.."
 VENV=${PYFILTER_TEST_VENV:-/opt/pyfilter-test}
 PACKAGES=(python3-venv python3-gdbm python3-dev
           courier-mta courier-authdaemon courier-authlib-userdb
-          postgresql slapd ldap-utils clamav-daemon clamav spamassassin spamc spamd)
+          postgresql slapd ldap-utils clamav-daemon clamav spamassassin spamc spamd
+          rspamd redis-server)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
