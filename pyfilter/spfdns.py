@@ -12,6 +12,12 @@ needs at hand, gives pyspf's result.  pyspf's processing limits (ten
 DNS-querying mechanisms, two void lookups) bound the number of runs; the
 C{queryTime} bounds their total time (RFC 7208 section 4.6.4).
 
+One lookup may take C{lookupTimeout} seconds (L{DNS_TIMEOUT}, 5, by
+default; pyspf's own default is 20): within them twisted.names asks again
+after 1 and 4 seconds (the start of its usual 1, 3, 11, 45 s sequence), so
+a lost datagram costs a second, and a dead server costs 5 s instead of the
+whole check's 20.
+
 Outside a check run here (a legacy module calling pyspf in a thread),
 C{DNSLookup} keeps pyspf's own behaviour.
 """
@@ -23,24 +29,33 @@ from twisted.internet import defer
 from twisted.names import dns as names
 from twisted.names import error
 
-from pyfilter.dns import LOOKUP_FAILED, addressOf, lookup
+from pyfilter.dns import DEFAULT_TIMEOUT, LOOKUP_FAILED, addressOf
 from pyfilter.filter import Filter, Option, positiveNumber
 
-#: pyspf's limits: seconds per lookup, and for a whole check (RFC 7208
-#: section 4.6.4).
-MAX_LOOKUP_TIME = spf.MAX_PER_LOOKUP_TIME
+#: Seconds one lookup may take, and the whole check (RFC 7208 section
+#: 4.6.4's least limit, as in pyspf).
+DNS_TIMEOUT = 5
 MAX_QUERY_TIME = 20
 
 _pyspfLookup = spf.DNSLookup
 _current = contextvars.ContextVar("pyfilterSpfAnswers", default=None)
+
+
+def _hostName(name):
+    """
+    The text of a host name in an answer; bytes outside ASCII become U+FFFD,
+    which no query can carry (such a name has no records, see L{_fetch}).
+    """
+    return name.name.decode("ascii", "replace")
+
 
 #: pyspf's query types: the resolver method and how to give each answer.
 _TYPES = {
     "A": ("lookupAddress", names.A, addressOf),
     "AAAA": ("lookupIPV6Address", names.AAAA, addressOf),
     "MX": ("lookupMailExchange", names.MX,
-           lambda r: (r.preference, r.name.name.decode("ascii"))),
-    "PTR": ("lookupPointer", names.PTR, lambda r: r.name.name.decode("ascii")),
+           lambda r: (r.preference, _hostName(r.name))),
+    "PTR": ("lookupPointer", names.PTR, lambda r: _hostName(r.name)),
     "TXT": ("lookupText", names.TXT, lambda r: list(r.data)),
     "SPF": ("lookupSenderPolicy", names.SPF, lambda r: list(r.data)),
 }
@@ -106,13 +121,34 @@ def _evaluate(answers, ip, sender, helo):
     return None if answers.missing else outcome
 
 
+def tries(seconds):
+    """
+    The twisted.names timeout sequence for a lookup of C{seconds}: Twisted's
+    usual one, cut to add up to C{seconds}.
+    """
+    sequence = []
+    for timeout in DEFAULT_TIMEOUT:
+        if seconds - sum(sequence) <= timeout:
+            break
+        sequence.append(timeout)
+    return tuple(sequence) + (seconds - sum(sequence),)
+
+
 @defer.inlineCallbacks
 def _fetch(resolver, reactor, key, seconds):
+    """
+    The records of C{key} for pyspf, or the text of a temporary error.  (Not
+    L{pyfilter.dns.lookup}, which sends the query once: here it is sent
+    again within C{seconds}, see L{tries}.)  A name that cannot be put in a
+    query (a label IDNA refuses, such as one with U+FFFD in an SMTPUTF8
+    sender's domain) has no records.
+    """
     name, qtype = key
     method, recordType, convert = _TYPES[qtype]
     try:
-        payload = yield lookup(resolver, method, name, seconds, reactor)
-    except (error.DNSNameError, error.AuthoritativeDomainError):
+        payload = yield getattr(resolver, method)(
+            name, timeout=tries(seconds)).addTimeout(seconds, reactor)
+    except (error.DNSNameError, error.AuthoritativeDomainError, UnicodeError):
         return []
     except LOOKUP_FAILED as e:
         return f"DNS error looking up {name} {qtype}: {type(e).__name__}"
@@ -123,7 +159,7 @@ def _fetch(resolver, reactor, key, seconds):
 
 @defer.inlineCallbacks
 def checkSPF(resolver, reactor, ip, sender, helo,
-             lookupTimeout=MAX_LOOKUP_TIME, queryTime=MAX_QUERY_TIME):
+             lookupTimeout=DNS_TIMEOUT, queryTime=MAX_QUERY_TIME):
     """
     pyspf's C{check2(ip, sender, helo)} with the lookups done by
     C{resolver}.
@@ -154,11 +190,12 @@ class SPFFilter(Filter):
     The part spfcheck and whitelist_spf share: check the client address,
     envelope sender and HELO name of a message, and let L{answer} turn
     pyspf's result into the filter's reply.  Null senders and local mail
-    (no client address) get no opinion.
+    (no client address) get no opinion.  A C{temperror} (a DNS failure or
+    timeout) is logged, once per message, with the domain and the cause.
     """
 
     options = {
-        "dns_timeout": Option(MAX_LOOKUP_TIME, positiveNumber,
+        "dns_timeout": Option(DNS_TIMEOUT, positiveNumber,
                               "seconds for one DNS lookup"),
         "query_timeout": Option(MAX_QUERY_TIME, positiveNumber,
                                 "seconds for the whole SPF check"),
@@ -173,18 +210,27 @@ class SPFFilter(Filter):
         d = checkSPF(self.context.resolver, self.context.reactor, str(ip),
                      sender, helo, self.config["dns_timeout"],
                      self.config["query_timeout"])
-        return d.addCallback(self._answered, message, ip, sender)
+        return d.addCallback(self._answered, message, ip, sender, helo)
 
-    def _answered(self, outcome, message, ip, sender):
+    def _answered(self, outcome, message, ip, sender, helo):
         result, explanation = outcome
-        self.log.debug("SPF {result} for {sender} from {ip} ({messageId}): "
-                       "{explanation}", result=result, sender=sender, ip=ip,
-                       messageId=message.messageId, explanation=explanation)
-        return self.answer(result)
+        _, domain = spf.split_email(sender, helo or "")
+        if result == "temperror":
+            self.log.warn("{filter}: SPF temperror for {domain} (sender "
+                          "{sender}, client {ip}, message {messageId}): "
+                          "{cause}", filter=self.name, domain=domain,
+                          sender=sender, ip=ip, messageId=message.messageId,
+                          cause=explanation)
+        else:
+            self.log.debug("SPF {result} for {sender} from {ip} "
+                           "({messageId}): {explanation}", result=result,
+                           sender=sender, ip=ip, messageId=message.messageId,
+                           explanation=explanation)
+        return self.answer(result, domain)
 
-    def answer(self, result):
+    def answer(self, result, domain):
         """
-        The reply for pyspf's C{result} (C{'pass'}, C{'fail'}, ...), or
-        C{None}.
+        The reply for pyspf's C{result} (C{'pass'}, C{'fail'}, ...) about
+        C{domain}, or C{None}.
         """
         raise NotImplementedError()

@@ -4,7 +4,10 @@ benchmarks, serving the C{.test} names in L{TEST_RECORDS} (MX, A, AAAA,
 TXT/SPF and a DNSWL zone) and the C{.example} names of the benchmark
 fixtures in L{BENCHMARK_RECORDS}, and answering NXDOMAIN for other names in
 those zones.  Setting C{silent} makes it drop every query, like a dead
-server.
+server; C{unanswered} and C{failing} drop, or answer SERVFAIL to, the queries
+for some names only.  L{ResolvingZone} follows CNAMEs in its answers, as a
+recursive resolver does, and L{ClockedReactor} lets a test drive a client's
+DNS timeouts with a L{Clock} while its queries cross real sockets.
 
 Run on its own for the end-to-end tests and benchmarks (prints the port,
 serves until killed; C{--silent} never answers)::
@@ -14,6 +17,7 @@ serves until killed; C{--silent} never answers)::
 
 import argparse
 import sys
+import time
 
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
@@ -54,6 +58,8 @@ TEST_RECORDS = {
     "broken.spf.test": [dns.Record_TXT(b"v=spf1 ip4:192.0.2.300 -all")],
     "exp.spf.test": [dns.Record_TXT(b"v=spf1 -all exp=why.spf.test")],
     "why.spf.test": [dns.Record_TXT(b"%{i} may not send for %{d}")],
+    "badmx.spf.test": [dns.Record_TXT(b"v=spf1 mx ?all"),
+                       dns.Record_MX(10, b"m\xc3\xa4il.spf.test")],
     # DNSWL: two zones; 192.0.2.1 listed in the second one only, refused
     # by the first; 192.0.2.2 listed in the first; 192.0.2.3 answered
     # outside 127.0.0.0/8 (a hijacking resolver); 2001:db8::1 listed.
@@ -95,6 +101,60 @@ class MemoryZone(authority.FileAuthority):
                         for name, answers in records.items()}
 
 
+class ResolvingZone(MemoryZone):
+    """
+    A L{MemoryZone} answering as a recursive resolver does: a name with a
+    CNAME gets the CNAME and the records of its target (followed through
+    at most L{MAX_CNAMES} CNAMEs; a loop gets the chain alone).
+    """
+
+    MAX_CNAMES = 8
+
+    def _lookup(self, name, cls, type, timeout=None):
+        d = MemoryZone._lookup(self, name, cls, type, timeout)
+        if type == dns.CNAME:
+            return d
+        return d.addCallback(self._follow, cls, type, {name.lower()})
+
+    def _follow(self, payload, cls, type, seen):
+        answers, authority, additional = payload
+        targets = [r.payload.name.name for r in answers
+                   if r.type == dns.CNAME]
+        if any(r.type == type for r in answers) or not targets \
+                or targets[-1].lower() in seen \
+                or len(seen) > self.MAX_CNAMES:
+            return payload
+        target = targets[-1]
+        d = MemoryZone._lookup(self, target, cls, type)
+        d.addCallback(self._follow, cls, type, seen | {target.lower()})
+        d.addCallbacks(lambda more: (answers + more[0], more[1], more[2]),
+                       lambda _: payload)
+        return d
+
+
+class ClockedReactor:
+    """
+    The real reactor for sockets, C{clock} for time: a twisted.names client
+    made with it talks to a real server, and its timeouts fire when the
+    test advances C{clock}.
+    """
+
+    def __init__(self, clock, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.clock = clock
+        self.reactor = reactor
+
+    def seconds(self):
+        return self.clock.seconds()
+
+    def callLater(self, *args, **kwargs):
+        return self.clock.callLater(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.reactor, name)
+
+
 class _Factory(server.DNSServerFactory):
     def __init__(self, owner, authorities):
         server.DNSServerFactory.__init__(self, authorities=authorities)
@@ -103,9 +163,15 @@ class _Factory(server.DNSServerFactory):
     def messageReceived(self, message, proto, address=None):
         for query in message.queries:
             self.owner.queries.append((query.name.name.decode(), query.type))
-        if not self.owner.silent:
-            server.DNSServerFactory.messageReceived(self, message, proto,
-                                                    address)
+        if self.owner.silent or self.owner.ignores(message):
+            return
+        if self.owner.fails(message):
+            message.timeReceived = time.time()
+            self.sendReply(proto, self._responseFromMessage(
+                message=message, rCode=dns.ESERVER), address)
+            return
+        server.DNSServerFactory.messageReceived(self, message, proto,
+                                                address)
 
 
 class DNSServer:
@@ -113,17 +179,29 @@ class DNSServer:
     The server on 127.0.0.1, UDP and TCP on one port.
 
     @ivar silent: drop queries instead of answering them.
+    @ivar unanswered: C{(name, type)} pairs whose queries are dropped.
+    @ivar failing: names whose queries are answered SERVFAIL.
     @ivar queries: C{(name, type)} of every query received.
     """
 
-    def __init__(self, reactor, zones=None):
+    def __init__(self, reactor, zones=None, zoneClass=MemoryZone):
         self.reactor = reactor
         self.silent = False
+        self.unanswered = set()
+        self.failing = set()
         self.queries = []
         zones = ZONES if zones is None else zones
         self.factory = _Factory(self, [
-            MemoryZone(origin, records) for origin, records in zones.items()])
+            zoneClass(origin, records) for origin, records in zones.items()])
         self.ports = []
+
+    def ignores(self, message):
+        return any((q.name.name.decode().lower(), q.type) in self.unanswered
+                   for q in message.queries)
+
+    def fails(self, message):
+        return any(q.name.name.decode().lower() in self.failing
+                   for q in message.queries)
 
     def start(self, port=0, attempts=20):
         """
@@ -159,13 +237,13 @@ class DNSServer:
             [defer.maybeDeferred(port.stopListening) for port in self.ports])
 
 
-def startDNSServer(testCase, reactor=None, zones=None):
+def startDNSServer(testCase, reactor=None, zones=None, zoneClass=MemoryZone):
     """
     Start a L{DNSServer} on the real reactor, stopped when C{testCase} ends.
     """
     if reactor is None:
         from twisted.internet import reactor
-    dnsServer = DNSServer(reactor, zones).start()
+    dnsServer = DNSServer(reactor, zones, zoneClass).start()
     testCase.addCleanup(dnsServer.stop)
     return dnsServer
 

@@ -51,7 +51,7 @@ echo "== virtualenv $VENV"
 [ -x "$VENV/bin/python" ] || timeout 300 /usr/bin/python3 -m venv "$VENV"
 timeout 900 "$VENV/bin/pip" install -q --upgrade pip
 rm -rf build
-timeout 900 "$VENV/bin/pip" install -q . hypothesis dkimpy
+timeout 900 "$VENV/bin/pip" install -q . hypothesis dkimpy pyyaml
 rm -rf build
 
 echo "== courier-pythonfilter 3.0.6 sdist (its own tests run against pyfilter's compatibility layer)"
@@ -59,6 +59,11 @@ REFERENCE_CACHE=${PYFILTER_REFERENCE_CACHE:-/var/cache/pyfilter-test}
 export PYFILTER_REFERENCE_SDIST=$REFERENCE_CACHE/courier-pythonfilter-3.0.6.tar.gz
 [ -f "$PYFILTER_REFERENCE_SDIST" ] || timeout 300 "$VENV/bin/pip" download -q --no-deps \
     --no-binary :all: courier-pythonfilter==3.0.6 -d "$REFERENCE_CACHE"
+
+echo "== pyspf sdist (its RFC 7208 test suite: pyfilter's SPF checked against pyspf's own)"
+export PYFILTER_SPF_SUITE=${PYFILTER_SPF_SUITE:-/var/cache/pyfilter-test/pyspf}
+ls "$PYFILTER_SPF_SUITE"/pyspf-*.tar.gz >/dev/null 2>&1 || timeout 300 "$VENV/bin/pip" download -q --no-deps \
+    --no-binary :all: "pyspf==$("$VENV/bin/python" -c 'import spf; print(spf.__version__)')" -d "$PYFILTER_SPF_SUITE"
 
 echo "== tests"
 exec timeout 1500 "$VENV/bin/python" -m twisted.trial tests
