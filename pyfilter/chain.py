@@ -133,6 +133,13 @@ class _Run:
         self._finish(None, OK)
 
     def _wait(self, entry, pending, began):
+        self.pending = pending
+        self.timer = None
+        pending.addCallbacks(self._answered, self._errored,
+                             callbackArgs=(entry, began),
+                             errbackArgs=(entry, began))
+        if self.pending is not pending:
+            return  # answered at once (from memory): no timer needed
         remaining = self.chain.deadline - (began - self.started)
         if entry.timeout < remaining:
             self.timedOut = entry
@@ -140,11 +147,7 @@ class _Run:
         else:
             self.timedOut = None
             delay = remaining
-        self.pending = pending
         self.timer = self.chain.reactor.callLater(max(delay, 0), pending.cancel)
-        pending.addCallbacks(self._answered, self._errored,
-                             callbackArgs=(entry, began),
-                             errbackArgs=(entry, began))
 
     def _stopTimer(self):
         self.pending = None
