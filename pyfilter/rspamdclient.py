@@ -62,7 +62,8 @@ class RspamdError(ServiceError):
 class Envelope:
     """
     What the MTA knows of a message beside its content, each field sent as
-    the rspamd request header named (none when C{None}).
+    the rspamd request header named (none when C{None}), in UTF-8 (bytes
+    that are not, escaped as surrogates, sent as they were).
 
     @ivar ip: the client's IP address (C{IP}).
     @ivar helo: its HELO/EHLO name (C{Helo}).
@@ -105,7 +106,8 @@ class Envelope:
         headers = Headers()
         for name, value in pairs:
             if value is not None:
-                headers.addRawHeader(name, value)
+                headers.addRawHeader(
+                    name, value.encode("utf-8", "surrogateescape"))
         return headers
 
 

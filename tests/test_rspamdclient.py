@@ -89,6 +89,11 @@ class EnvelopeTests(unittest.TestCase):
             (b"Rcpt", [b"a@x.test", b"b@x.test"]),
             (b"Settings-Id", [b"outbound"]), (b"User", [b"alice"])])
 
+    def test_bytesKept(self):
+        """An address that is not UTF-8 is sent as its bytes."""
+        headers = Envelope(sender="caf\udce9@x.test").headers()
+        self.assertEqual(headers.getRawHeaders(b"From"), [b"caf\xe9@x.test"])
+
     def test_lineEndsRemoved(self):
         """A value cannot add a header of its own."""
         headers = Envelope(helo="x\r\nUser: root").headers()
