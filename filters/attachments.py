@@ -27,6 +27,7 @@ look inside archives (the reference's optional libarchive scan).
 
 import re
 
+from pyfilter import emailscan
 from pyfilter.filter import Filter, Option, regex
 from pyfilter.reply import Reply
 
@@ -46,22 +47,41 @@ class Attachments(Filter):
 
     def consider(self, message):
         structure = message.structure
+        if structure.anomaly is not None:
+            self.log.info("message {messageId}: {anomaly}; reading it with "
+                          "the email package", messageId=message.messageId,
+                          anomaly=structure.anomaly)
+            d = self.context.threads.run(emailscan.emailNames,
+                                         message.dataPath)
+            d.addCallback(self._checkEmailNames, message)
+            return d
+        reply = self._blocked(message, (name for part in structure.parts
+                                        for name in part.names))
+        if reply is None and structure.truncated:
+            reply = self._tooComplex(message, "MIME structure beyond the "
+                                     "scanner's bounds")
+        return reply
+
+    def _checkEmailNames(self, found, message):
+        reply = self._blocked(message, found.names)
+        if reply is None and found.refused is not None:
+            reply = self._tooComplex(message, found.refused)
+        return reply
+
+    def _blocked(self, message, names):
         pattern = self.config["blocked_pattern"]
-        for part in structure.parts:
-            if part.isMultipart:
-                continue
-            name = part.filename
-            if name is not None and pattern.match(name):
+        for name in names:
+            if pattern.match(name):
                 self.log.info("message {messageId}: blocked attachment "
                               "{name!r}", messageId=message.messageId,
                               name=name)
                 return BLACKLISTED
-        if structure.truncated:
-            self.log.warn("message {messageId}: MIME structure beyond the "
-                          "scanner's bounds, refused",
-                          messageId=message.messageId)
-            return TOO_COMPLEX
         return None
+
+    def _tooComplex(self, message, reason):
+        self.log.warn("message {messageId}: {reason}, refused",
+                      messageId=message.messageId, reason=reason)
+        return TOO_COMPLEX
 
 
 FILTER = Attachments

@@ -151,7 +151,9 @@ class Message:
     def headers(self):
         """
         The message's own headers, an L{email.message.Message} without body
-        (compat32 policy), parsed once.
+        (compat32 policy), parsed once, with the email package's rules
+        (L{pyfilter.headerblock}): the fields a program built on the email
+        package sees.
         """
         if self._headers is None:
             if self._structure is not None:
@@ -162,9 +164,13 @@ class Message:
 
     def header(self, name):
         """
-        Every value of the header C{name}, in order (an empty list if absent).
+        Every raw value of the header C{name}, in order (an empty list if
+        absent): a string, folding kept, 8-bit bytes as surrogate escapes
+        (the email package's raw form, never a L{email.header.Header}).
         """
-        return self.headers.get_all(name) or []
+        key = name.lower()
+        return [value for field, value in self.headers.raw_items()
+                if field.lower() == key]
 
     @property
     def structure(self):

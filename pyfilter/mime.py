@@ -1,46 +1,103 @@
 """
-Finding a message's header block and MIME structure without decoding it.
+Finding a message's MIME structure without decoding it: the parts the
+standard library's email parser (CPython 3.11's C{email.feedparser}, which
+courier-pythonfilter walks) finds, with the same headers, or a note that
+the message is one whose structure the email package may read otherwise
+(L{Structure.anomaly}), for the caller to ask the email package itself
+(L{pyfilter.emailscan}).
 
-The data file is memory-mapped and searched for header blocks and boundary
-lines with C-speed searches; only header blocks are handed to the standard
-library's header parser.  Bodies are never decoded nor copied, so a 5 MB
-attachment costs a scan, not a parse, and memory does not grow with the
-message.  Every scan is bounded (parts, nesting depth, header block size);
-a message beyond the bounds is reported as truncated, never as an error.
+The data file is memory-mapped and searched for boundary lines with C-speed
+searches; header blocks are read by L{pyfilter.headerblock}, the email
+package's rules.  Bodies are never decoded nor copied, so a 5 MB attachment
+costs a scan, not a parse, and memory does not grow with the message.
+
+The email package's rules the scanner follows, and the cases where it stops
+instead (an anomaly):
+
+  - a boundary line is C{--boundary}, then C{--} for the closing one, then
+    only spaces and tabs, at the start of a line (after LF, CRLF or a lone
+    CR); a line that is a boundary line of several open multiparts belongs
+    to the outermost, and ends every part inside it;
+  - every C{message/*} part holds a message, whose header block starts
+    right after the part's own; a C{multipart/digest}'s parts are
+    C{message/rfc822} unless they say otherwise; a multipart without
+    boundary has no parts; C{message/delivery-status} (blocks of fields
+    that are each a message) is an anomaly;
+  - a header block ends at the first line that is not a header line
+    (L{pyfilter.headerblock}); one with a line starting with C{--} (which
+    may be a boundary line, which ends a block), one ending in a C{From }
+    line (which the email package gives to the body) and one longer than
+    C{maxHeaderBytes} are anomalies;
+  - a C{Content-Type} field is read by the email package's compat32 rules;
+    one that C{policy.default}'s parser may read otherwise (its type not a
+    plain C{token/token}; for a multipart, any parameter not plain, an
+    empty boundary) is an anomaly;
+  - a boundary line right after a delimiter line (which the email package
+    skips) is an anomaly, and so are more than L{MAX_DECODED_NAMES} parts
+    whose names need the email package (L{pyfilter.filenames}).
+
+The parts before an anomaly are exact; the scan ends there (the part where
+it ends is kept, so that the message's own headers are always the first
+part, but it and what may follow are the email package's to read).  Every scan is
+also bounded (parts, nesting depth): a message beyond the bounds is
+reported as truncated.
 """
 
-import email.header
-import email.message
-import email.policy
 import hashlib
 import mmap
 import os
 import re
 from dataclasses import dataclass, field
 
+from pyfilter import filenames, headerblock
+
 MAX_HEADER_BYTES = 1024 * 1024
 MAX_PARTS = 10000
 MAX_DEPTH = 100
+#: Parts whose names the scanner decodes through the email package.
+MAX_DECODED_NAMES = 64
 
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_FIRST_READ = 16384
 _DASH_HOPS = 32
 _READ_LIMIT = 256 * 1024
+_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_SPACE = rb"[ \t\r\n]*"
+_PLAIN_TYPE = re.compile(_SPACE + _TOKEN + b"/" + _TOKEN + _SPACE + rb"(?:;|\Z)")
+_PLAIN_MULTIPART = re.compile(
+    rb"(?!.*=\?)" + _SPACE + _TOKEN + b"/" + _TOKEN
+    + rb"(?:" + _SPACE + b";" + _SPACE + rb"[!#$%&'+.^_`|~0-9A-Za-z-]+="
+    + rb"(?:" + _TOKEN + rb"|\"[\x20\x21\x23-\x5b\x5d-\x7e\t]*\"))*"
+    + _SPACE + b";?" + _SPACE + rb"\Z", re.S)
 
 
 class Part:
     """
     One MIME entity: its parsed headers (an L{email.message.Message} with an
-    empty body), its nesting depth (0 for the message itself) and its
-    content type.
+    empty body, compat32), its nesting depth (0 for the message itself),
+    its content type (as the email package gives it, default types
+    included), the raw value of its first C{Content-Type} field
+    (C{typeField}, C{None} if it has none), the names a client may give it
+    (L{pyfilter.filenames.partNames}), whether finding them took the email
+    package (C{decoded}) and, if they cannot be found, why (C{unreadable}).
     """
 
-    __slots__ = ("headers", "depth", "contentType")
+    __slots__ = ("headers", "depth", "contentType", "typeField", "names",
+                 "decoded", "unreadable")
 
-    def __init__(self, headers, depth):
+    def __init__(self, headers, depth, defaultType="text/plain"):
+        if defaultType != "text/plain":
+            headers.set_default_type(defaultType)
         self.headers = headers
         self.depth = depth
         self.contentType = headers.get_content_type()
+        named = filenames.nameFields(headers.raw_items())
+        self.typeField = next((value for name, value in named
+                               if name.lower() == "content-type"), None)
+        self.unreadable = None
+        try:
+            self.names, self.decoded = filenames.namesOf(named)
+        except filenames.UnreadableName as e:
+            self.names, self.decoded = frozenset(), True
+            self.unreadable = str(e)
 
     @property
     def isMultipart(self):
@@ -49,83 +106,87 @@ class Part:
     @property
     def filename(self):
         """
-        The part's file name (Content-Disposition C{filename}, else
-        Content-Type C{name}; RFC 2231 and RFC 2047 decoded), or C{None}.
+        The name courier-pythonfilter tests
+        (L{pyfilter.filenames.referenceName}), or C{None}; C{None} too when
+        the email package cannot read it.
         """
-        headers = self.headers
-        if not any("name" in str(headers.get(field, "")).lower()
-                   for field in ("content-disposition", "content-type")):
-            return None
         try:
-            name = headers.get_filename()
-        except Exception:
+            return filenames.referenceName(self.headers)
+        except filenames.UnreadableName:
             return None
-        if name is None:
-            return None
-        return decodeWords(name)
-
-
-def decodeWords(value):
-    """
-    Decode RFC 2047 encoded-words; undecodable text is returned as it is.
-    """
-    try:
-        return str(email.header.make_header(email.header.decode_header(value)))
-    except Exception:
-        return value
 
 
 @dataclass
 class Structure:
+    """
+    @ivar parts: the parts found, in file order (the message first).
+    @ivar truncated: a bound (depth, parts) cut the scan short.
+    @ivar anomaly: C{None}, or why the email package may see another
+        structure than C{parts} (then the scan stopped there, and only the
+        headers of C{parts[0]}, the message's own, are to be trusted).
+    """
     parts: list = field(default_factory=list)
     truncated: bool = False
+    anomaly: str = None
 
 
-def parseHeaderBlock(block):
+@dataclass
+class _Multipart:
+    delimiter: bytes
+    depth: int
+    digest: bool
+
+
+def _typeAnomaly(part):
     """
-    Parse a header block into an L{email.message.Message} (compat32, no
-    body), as the standard library's header parser would, without its
-    line-by-line feed machinery: names and values are split exactly as
-    C{compat32.header_source_parse} does.
+    Why the email package's policies may disagree on this part's
+    structure, or C{None}.
     """
-    message = email.message.Message(policy=email.policy.compat32)
-    text = bytes(block).decode("ascii", "surrogateescape")
-    source = None
-    for line in text.split("\n"):
-        if line[:1] in (" ", "\t"):
-            if source is not None:
-                source.append("\n" + line)
-            continue
-        if source is not None:
-            message.set_raw(*_sourceParse(source))
-            source = None
-        if line.find(":") > 0:
-            source = [line]
-    if source is not None:
-        message.set_raw(*_sourceParse(source))
-    return message
+    if part.typeField is None:
+        return None
+    raw = part.typeField.encode("ascii", "surrogateescape")
+    if not _PLAIN_TYPE.match(raw):
+        return "a Content-Type that is not a plain type/subtype"
+    if part.contentType == "message/delivery-status":
+        return "a message/delivery-status part"
+    if part.isMultipart and not _PLAIN_MULTIPART.match(raw):
+        return "a multipart Content-Type with parameters that are not plain"
+    return None
 
 
-def _sourceParse(source):
-    name, value = source[0].split(":", 1)
-    value = value.lstrip(" \t") + "".join(source[1:])
-    return name, value.rstrip("\r\n")
+def _blockAnomaly(block, headerLines, maxHeaderBytes):
+    if not block.complete:
+        return f"a header block over {maxHeaderBytes} bytes"
+    if any(line.startswith("--") for line in headerLines):
+        return "a header line starting with '--'"
+    if headerblock.fromLineLast(headerLines):
+        return "a header block ending in a 'From ' line"
+    return None
 
 
-def _headerBlock(data, start, limit):
+def _boundaryLine(data, start, delimiter):
     """
-    Find the header block beginning at C{start}; return it (capped at
-    C{limit} bytes) and where the body begins.
+    Whether the line at C{start} is a boundary line of C{delimiter}:
+    C{(closing, start of the next line)}, or C{None}.
     """
-    if data[start:start + 1] == b"\n":
-        return b"", start + 1
-    if data[start:start + 2] == b"\r\n":
-        return b"", start + 2
-    end = _HEADER_END.search(data, start, min(len(data), start + limit))
-    if end is None:
-        stop = min(len(data), start + limit)
-        return data[start:stop], stop
-    return data[start:end.start()], end.end()
+    position = start + len(delimiter)
+    if data[start:position] != delimiter:
+        return None
+    closing = data[position:position + 2] == b"--"
+    if closing:
+        position += 2
+    size = len(data)
+    while position < size and data[position] in (9, 32):
+        position += 1
+    if position == size:
+        return closing, size
+    byte = data[position]
+    if byte == 10:
+        return closing, position + 1
+    if byte == 13:
+        return closing, position + (2 if data[position + 1:position + 2]
+                                    == b"\n" else 1)
+    return None
 
 
 class _Scanner:
@@ -135,42 +196,61 @@ class _Scanner:
         self.maxDepth = maxDepth
         self.maxHeaderBytes = maxHeaderBytes
         self.structure = Structure()
-        self.boundaries = []  # (delimiter bytes, depth of the multipart)
+        self.open = []
+        self.nextAt = {}
+        self.decodedNames = 0
 
-    def startPart(self, position, depth):
+    def stop(self, reason, position):
+        self.structure.anomaly = f"{reason} (at byte {position})"
+
+    def startPart(self, position, depth, defaultType):
         """
         Read the entity starting at C{position}; return where its body
-        begins (C{None} when a bound ends the scan).  Nested message/rfc822
-        entities are entered directly.  Beyond C{maxParts} parts, only parts
-        that carry a file name are kept (up to C{maxParts} more), so that no
-        attachment hides behind a crowd of anonymous parts.
+        begins (C{None} when a bound or an anomaly ends the scan).  Nested
+        messages are entered directly.  Beyond C{maxParts} parts, only
+        parts that may carry a file name are kept (up to C{maxParts} more),
+        so that no attachment hides behind a crowd of anonymous parts.
         """
         parts = self.structure.parts
         while True:
             if depth > self.maxDepth or len(parts) >= 2 * self.maxParts:
                 self.structure.truncated = True
                 return None
-            block, body = _headerBlock(self.data, position, self.maxHeaderBytes)
-            part = Part(parseHeaderBlock(block), depth)
-            if len(parts) < self.maxParts or part.filename is not None:
+            block = headerblock.find(self.data, position, self.maxHeaderBytes)
+            headerLines = headerblock.lines(self.data, block)
+            part = Part(headerblock.toMessage(headerLines), depth, defaultType)
+            if len(parts) < self.maxParts or part.names:
                 parts.append(part)
+            reason = (_blockAnomaly(block, headerLines, self.maxHeaderBytes)
+                      or self.partAnomaly(part))
+            if reason is not None:
+                self.stop(reason, position)
+                return None
             if part.isMultipart:
                 boundary = part.headers.get_boundary()
-                if boundary:
-                    self.boundaries.append(
-                        (b"--" + boundary.encode("utf-8", "surrogateescape"),
-                         depth))
-                return body
-            if part.contentType == "message/rfc822":
-                position, depth = body, depth + 1
-                continue
-            return body
+                if boundary == "":
+                    self.stop("an empty boundary", position)
+                    return None
+                if boundary is not None:
+                    self.open.append(_Multipart(
+                        b"--" + boundary.encode("ascii"), depth,
+                        part.contentType == "multipart/digest"))
+                return block.body
+            if not part.contentType.startswith("message/"):
+                return block.body
+            position, depth, defaultType = block.body, depth + 1, "text/plain"
 
-    def _lineAt(self, start):
-        end = self.data.find(b"\n", start)
-        if end < 0:
-            end = len(self.data)
-        return self.data[start:end].rstrip(), end + 1
+    def partAnomaly(self, part):
+        """
+        Why the email package may see this part otherwise, or C{None}.
+        """
+        if part.unreadable is not None:
+            return part.unreadable
+        self.decodedNames += part.decoded
+        if self.decodedNames > MAX_DECODED_NAMES:
+            return (f"more than {MAX_DECODED_NAMES} parts with encoded "
+                    f"names")
+        return _typeAnomaly(part)
 
     def _nextDelimiterLine(self, position):
         """
@@ -180,7 +260,8 @@ class _Scanner:
         once per boundary however many parts there are.
         """
         nearest = -1
-        for delimiter, _ in self.boundaries:
+        for multipart in self.open:
+            delimiter = multipart.delimiter
             found = self.nextAt.get(delimiter)
             if found is None or (0 <= found < position):
                 found = self._find(delimiter, position)
@@ -194,8 +275,8 @@ class _Scanner:
         Find the next line that starts with C{delimiter}.  Base64 and most
         encoded bodies hold no C{-} at all, so hopping from C{-} to C{-}
         (a C{memchr}) crosses them at memory speed; a body full of dashes
-        falls back, after a few misses, to searching for the whole line
-        start, which is linear too.
+        falls back, after a few misses, to searching for the line start
+        and the delimiter together, which is linear too.
         """
         data = self.data
         length = len(delimiter)
@@ -203,36 +284,48 @@ class _Scanner:
             dash = data.find(b"-", position)
             if dash < 0:
                 return -1
-            if (dash == 0 or data[dash - 1] == 10) and \
+            if (dash == 0 or data[dash - 1] in (10, 13)) and \
                     data[dash:dash + length] == delimiter:
                 return dash
-            position = data.find(b"\n", dash) + 1
-            if position == 0:
-                return -1
-        found = data.find(b"\n" + delimiter, position - 1)
-        return found + 1 if found >= 0 else -1
+            position = dash + 1
+        found = [data.find(lineEnd + delimiter, position - 1)
+                 for lineEnd in (b"\n", b"\r")]
+        found = [offset + 1 for offset in found if offset >= 0]
+        return min(found) if found else -1
+
+    def _boundaryAt(self, start):
+        """
+        The open multipart (outermost first) whose boundary line is at
+        C{start}: C{(index, closing, next line)}, or C{None}.
+        """
+        for index, multipart in enumerate(self.open):
+            found = _boundaryLine(self.data, start, multipart.delimiter)
+            if found is not None:
+                return (index,) + found
+        return None
 
     def run(self):
-        self.nextAt = {}
-        position = self.startPart(0, 0)
-        while self.boundaries and position is not None:
+        position = self.startPart(0, 0, "text/plain")
+        while self.open and position is not None:
             lineStart = self._nextDelimiterLine(position)
             if lineStart < 0:
                 break
-            line, position = self._lineAt(lineStart)
-            for index in range(len(self.boundaries) - 1, -1, -1):
-                delimiter, depth = self.boundaries[index]
-                if not line.startswith(delimiter):
-                    continue
-                rest = line[len(delimiter):]
-                if rest == b"--":
-                    del self.boundaries[index:]
-                elif rest == b"":
-                    del self.boundaries[index + 1:]
-                    position = self.startPart(position, depth + 1)
-                else:
-                    continue
+            found = self._boundaryAt(lineStart)
+            if found is None:
+                position = lineStart + 1
+                continue
+            index, closing, position = found
+            multipart = self.open[index]
+            del self.open[index if closing else index + 1:]
+            if closing:
+                continue
+            if self._boundaryAt(position) is not None:
+                self.stop("a boundary line right after a delimiter line",
+                          position)
                 break
+            position = self.startPart(
+                position, multipart.depth + 1,
+                "message/rfc822" if multipart.digest else "text/plain")
         return self.structure
 
 
@@ -259,15 +352,8 @@ def readHeaders(path, maxHeaderBytes=MAX_HEADER_BYTES):
     Parse the message's own header block (read at most C{maxHeaderBytes}).
     """
     with open(path, "rb") as f:
-        head = f.read(min(_FIRST_READ, maxHeaderBytes))
-        while (len(head) < maxHeaderBytes and not _HEADER_END.search(head)
-               and not head.startswith((b"\n", b"\r\n"))):
-            more = f.read(min(len(head), maxHeaderBytes - len(head)))
-            if not more:
-                break
-            head += more
-    block, _ = _headerBlock(head, 0, maxHeaderBytes)
-    return parseHeaderBlock(block)
+        data, block = headerblock.read(f, maxHeaderBytes)
+    return headerblock.toMessage(headerblock.lines(data, block))
 
 
 def bodyDigest(path):
@@ -280,7 +366,7 @@ def bodyDigest(path):
     if data is None:
         return digest.digest()
     try:
-        _, start = _headerBlock(data, 0, len(data))
+        start = headerblock.find(data).body
         with memoryview(data) as view, view[start:] as body:
             digest.update(body)
     finally:
@@ -289,21 +375,23 @@ def bodyDigest(path):
     return digest.digest()
 
 
-def scanStructure(path, maxParts=MAX_PARTS, maxDepth=MAX_DEPTH,
-                  maxHeaderBytes=MAX_HEADER_BYTES):
+def scanStructure(path, maxParts=None, maxDepth=None, maxHeaderBytes=None):
     """
-    Find every MIME entity of the message in the data file at C{path}.
+    Find every MIME entity of the message in the data file at C{path},
+    within the bounds given (by default L{MAX_PARTS}, L{MAX_DEPTH},
+    L{MAX_HEADER_BYTES}).
 
     @return: a L{Structure}: the parts in file order (the message itself
-        first; beyond C{maxParts}, only those with a file name) and whether
-        a bound (nesting depth, or C{maxParts} more named parts) cut the
-        scan short.
+        first; beyond C{maxParts}, only those that may carry a file name),
+        whether a bound (nesting depth, or C{maxParts} more named parts)
+        cut the scan short, and the anomaly that stopped it, if any.
     """
     data = _contents(path)
     if data is None:
-        return Structure([Part(parseHeaderBlock(b""), 0)])
+        return Structure([Part(headerblock.toMessage([]), 0)])
     try:
-        return _Scanner(data, maxParts, maxDepth, maxHeaderBytes).run()
+        return _Scanner(data, maxParts or MAX_PARTS, maxDepth or MAX_DEPTH,
+                        maxHeaderBytes or MAX_HEADER_BYTES).run()
     finally:
         if isinstance(data, mmap.mmap):
             data.close()

@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from pyfilter import controledit, mime
+from pyfilter import controledit, headerblock, mime
 from pyfilter.filter import (ConfigError, boolean, nonNegativeInteger,
                              optional, string)
 from pyfilter.ownership import giveToDirectoryOwner
@@ -254,8 +254,8 @@ class Quarantine:
         entryId = _b32(secrets.token_bytes(_ID_BYTES))
         temporary = os.path.join(directory, f".new-{entryId}")
         final = os.path.join(directory, entryId)
-        headers = {name: " ".join(" ".join(message.header(name)).split())
-                   for name in ("From", "Subject")}
+        headers = {name: headerblock.displayText(" ".join(
+                       message.header(name))) for name in ("From", "Subject")}
         entry = Entry(
             entryId, self.clock(), explanation, message.sender or "",
             headers.get("From", ""), headers.get("Subject", ""),

@@ -19,8 +19,6 @@ nothing but the edited lines changes.
 """
 
 import binascii
-import email.parser
-import email.policy
 import os
 import re
 import secrets
@@ -29,6 +27,8 @@ import tempfile
 import threading
 
 from twisted.internet import defer
+
+from pyfilter import headerblock
 
 #: Largest header block accepted, in bytes.
 MAX_HEADER_BYTES = 1024 * 1024
@@ -76,33 +76,29 @@ def _headerLine(name, value, eol):
 
 def readHeaderBlock(path, limit=MAX_HEADER_BYTES):
     """
-    The raw header fields of the message at C{path} (each with its
-    continuation lines and line ends), the offset where the separator line
-    begins (the file size if there is none), and the line end in use.
+    The raw header fields of the message at C{path}, as the email package
+    delimits the header block (L{pyfilter.headerblock}): each field with
+    its continuation lines and line ends; the offset where the header block
+    ends (where its separator or the body's first line begins; the file
+    size if there is neither), and the line end in use.
+
+    @raise RewriteError: the header block is larger than C{limit} bytes.
     """
-    fields = []
-    offset = 0
-    eol = None
     with open(path, "rb") as f:
-        while True:
-            line = f.readline(limit + 1 - offset)
-            if not line:
-                break
-            if eol is None:
-                eol = b"\r\n" if line.endswith(b"\r\n") else b"\n"
-            if line in (b"\n", b"\r\n"):
-                break
-            if not line.endswith(b"\n") and offset + len(line) > limit:
-                raise RewriteError(f"{path}: header block larger than "
-                                   f"{limit} bytes")
-            if line[:1] in (b" ", b"\t") and fields:
-                fields[-1] += line
-            else:
-                fields.append(line)
-            offset += len(line)
-    if fields and not fields[-1].endswith(b"\n"):
+        data, block = headerblock.read(f, limit)
+    if not block.complete:
+        raise RewriteError(f"{path}: header block larger than {limit} bytes")
+    fields = []
+    for line in headerblock.rawLines(data, block):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += line
+        else:
+            fields.append(line)
+    ends = fields[:1] or [data[block.end:block.body]]
+    eol = b"\r\n" if ends[0].endswith(b"\r\n") else b"\n"
+    if fields and not fields[-1].endswith((b"\n", b"\r")):
         fields[-1] += eol
-    return fields, offset, eol or b"\n"
+    return fields, block.end, eol
 
 
 class Rewrite:
@@ -191,9 +187,12 @@ class Rewrite:
         self._signaturePart = headers + eol + body
 
     def _contentType(self):
-        parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
-        headers = parser.parsebytes(b"".join(self.fields) + self.eol)
-        return headers.get_content_type(), headers.get_param("boundary")
+        """
+        The content type and boundary of the header block as it will be
+        written, as the email package reads them.
+        """
+        headers = headerblock.parse(b"".join(self.fields) + self.eol)
+        return headers.get_content_type(), headers.get_boundary()
 
     def _closingDelimiter(self, source, boundary):
         """

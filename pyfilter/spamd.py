@@ -5,11 +5,10 @@ a reply giving the verdict (C{Spam: True ; 7.2 / 5.0}) and the message's
 headers as SpamAssassin rewrote them (with C{X-Spam-Status} and friends).
 """
 
-import email.parser
-import email.policy
 import os
 import re
 
+from pyfilter import headerblock
 from pyfilter.serviceclient import (
     Exchange, ServiceClient, ServiceError, closeAfter)
 
@@ -23,7 +22,8 @@ class SpamResult:
 
     @ivar isSpam: whether spamd judged the message spam.
     @ivar score: its score; C{threshold}: the score needed for spam.
-    @ivar headers: the rewritten headers (an C{email.message.Message}).
+    @ivar headers: the rewritten headers (an C{email.message.Message}, read
+        as the message's own are: L{pyfilter.headerblock}).
     """
 
     def __init__(self, isSpam, score, threshold, headers):
@@ -76,10 +76,9 @@ def parseResponse(data, closed):
         if closed:
             raise ServiceError("spamd closed the connection mid-reply")
         return None
-    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32)
     return SpamResult(spam.group(1) in ("True", "Yes"),
                       float(spam.group(2)), float(spam.group(3)),
-                      headers.parsebytes(body[:length]))
+                      headerblock.parse(body[:length]))
 
 
 class _Headers(Exchange):

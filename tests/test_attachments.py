@@ -5,7 +5,7 @@ Tests for filters/attachments.py.
 import os
 import time
 
-from twisted.logger import capturedLogs
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
 
 from pyfilter import mime
@@ -148,11 +148,13 @@ class AttachmentsTests(unittest.TestCase):
             b'Content-Disposition: attachment; filename="a.ZIP"')),
             modulesText), BLACKLISTED)
 
-    def test_multipartNameIgnored(self):
-        """A name on a multipart container itself is not checked."""
+    def test_multipartContainerNameChecked(self):
+        """A name on a multipart container itself is checked too (beyond
+        the reference, which skips containers): a client that cannot read
+        the container's parts may offer it as the named file."""
         data = (b'Content-Type: multipart/mixed; boundary="b"; '
                 b'name="x.exe"\n\n--b\n' + TEXT + b"\n--b--\n")
-        self.assertIsNone(self.check(data))
+        self.assertEqual(self.check(data), BLACKLISTED)
 
     def test_truncatedScanChecksPartsSeen(self):
         """Past the part bound, the parts found are still checked."""
@@ -177,7 +179,7 @@ class AttachmentsTests(unittest.TestCase):
             for i in range(6)]
         with capturedLogs() as events:
             self.assertEqual(self.check(multipart(*parts)), TOO_COMPLEX)
-        self.assertTrue(any("bounds" in event.get("log_format", "")
+        self.assertTrue(any("bounds" in formatEvent(event)
                             for event in events))
 
     def test_malformedStructure(self):
