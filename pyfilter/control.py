@@ -17,6 +17,7 @@ keeps the exact bytes for anything that writes a control file.
 import ipaddress
 import urllib.parse
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pyfilter.boundedread import readPathAtMost
 
@@ -28,6 +29,7 @@ MAX_CONTROL_SIZE = 16 * 1024 * 1024
 #: as the reference's get_control_data does.
 _SCALARS = "sfeMitEpWvXuU"
 _FLAGS = "w8mVT"
+_FIRST = frozenset(_SCALARS + _FLAGS)
 
 
 class ControlFileError(Exception):
@@ -72,29 +74,52 @@ class Recipient:
 
 class ControlFile:
     """
-    The records of one control file, parsed once.
+    The records of one control file, parsed once; its recipients and
+    delivery records are picked out when first asked for.
     """
 
     def __init__(self, path, records):
         self.path = path
         self.records = records
-        self.recipients = []
-        self.completed = set()
+        self._recipients = self._completed = None
+
+    @property
+    def recipients(self):
+        """
+        The raw C{(address, original, notify)} of each recipient, numbered
+        by position.
+        """
+        if self._recipients is None:
+            self._pickRecipients()
+        return self._recipients
+
+    @property
+    def completed(self):
+        """
+        The numbers of the recipients delivered (C{S}) or failed (C{F}).
+        """
+        if self._completed is None:
+            self._pickRecipients()
+        return self._completed
+
+    def _pickRecipients(self):
+        recipients = []
+        completed = set()
         pendingAddress = pendingOriginal = b""
-        for letter, value in records:
+        for letter, value in self.records:
             if letter == "r":
                 pendingAddress = value
             elif letter == "R":
                 pendingOriginal = value
             elif letter == "N":
-                self.recipients.append((pendingAddress.strip(),
-                                        pendingOriginal.strip(),
-                                        value.strip()))
+                recipients.append((pendingAddress.strip(),
+                                   pendingOriginal.strip(), value.strip()))
                 pendingAddress = pendingOriginal = b""
-            elif letter in "SF":
+            elif letter == "S" or letter == "F":
                 number = value.split(b" ", 1)[0]
                 if number.isdigit():
-                    self.completed.add(int(number))
+                    completed.add(int(number))
+        self._recipients, self._completed = recipients, completed
 
     @classmethod
     def read(cls, path):
@@ -124,15 +149,23 @@ class ControlFiles:
         if not files:
             raise ControlFileError("no control file given")
         self.files = files
-        self._first = {}
-        for letter, value in files[0].records:
-            if letter in _SCALARS or letter in _FLAGS:
-                self._first[letter] = value
-        self.recipients = self._undeliveredRecipients()
+        self._first = {letter: value for letter, value in files[0].records
+                       if letter in _FIRST}
+        self._recipients = None
 
     @classmethod
     def read(cls, paths):
         return cls([ControlFile.read(path) for path in paths])
+
+    @property
+    def recipients(self):
+        """
+        The L{Recipient}s not yet delivered, in order (picked out when first
+        asked for).
+        """
+        if self._recipients is None:
+            self._recipients = self._undeliveredRecipients()
+        return self._recipients
 
     def _undeliveredRecipients(self):
         recipients = []
@@ -182,9 +215,13 @@ class ControlFiles:
         C{None}.
         """
         prefix = name + "="
-        for value in self.values("O"):
-            if value.startswith(prefix):
-                return value[len(prefix):]
+        rawPrefix = prefix.encode("utf-8")
+        for controlFile in self.files:
+            for letter, raw in controlFile.records:
+                if letter == "O" and raw.lstrip().startswith(rawPrefix):
+                    value = decodeValue(raw)
+                    if value.startswith(prefix):
+                        return value[len(prefix):]
         return None
 
     def remoteIP(self):
@@ -198,9 +235,21 @@ class ControlFiles:
         if value is None:
             return None
         try:
-            address = ipaddress.ip_address(value.strip("[]"))
+            return clientAddress(value.strip("[]"))
         except ValueError:
             raise ControlFileError(f"malformed TCPREMOTEIP {value!r}") from None
-        if address.version == 6 and address.ipv4_mapped is not None:
-            return address.ipv4_mapped
-        return address
+
+
+@lru_cache(maxsize=1024)
+def clientAddress(text):
+    """
+    The L{ipaddress} address C{text} names, IPv4-mapped IPv6 addresses given
+    as IPv4; remembered for the latest clients (parsing one takes longer
+    than reading the control file).
+
+    @raise ValueError: C{text} is not an IP address.
+    """
+    address = ipaddress.ip_address(text)
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

@@ -77,6 +77,19 @@ class ControlTests(SynchronousTestCase):
         message = writeMessage(self, ["sa@b", "OTCPREMOTEIP=not-an-ip"])
         self.assertRaises(ControlFileError, lambda: message.remoteIP)
 
+    def test_environmentFirstMatch(self):
+        """environment() gives the first O record for the name, across the
+        files, past a malformed one; a mapped IPv4 address is IPv4."""
+        files = ControlFiles([
+            ControlFile.parse("c", b"OTCPREMOTEIP\xff=1\nOX=1\n"),
+            ControlFile.parse("d", b"O TCPREMOTEIP=::ffff:192.0.2.7\n"
+                                   b"OTCPREMOTEIP=192.0.2.8\n")])
+        self.assertEqual(files.environment("TCPREMOTEIP"), "::ffff:192.0.2.7")
+        self.assertIsNone(files.environment("TCPREMOTE"))
+        for _ in range(2):
+            self.assertEqual(files.remoteIP(),
+                             ipaddress.ip_address("192.0.2.7"))
+
     def test_localMail(self):
         """Without TCPREMOTEIP there is no client address."""
         message = writeMessage(self, ["sa@b", "rc@d", "R", "N"])
