@@ -81,7 +81,7 @@ class ControlTests(SynchronousTestCase):
         """environment() gives the first O record for the name, across the
         files, past a malformed one; a mapped IPv4 address is IPv4."""
         files = ControlFiles([
-            ControlFile.parse("c", b"OTCPREMOTEIP\xff=1\nOX=1\n"),
+            ControlFile.parse("c", b"OTCPREMOTEIP=192.0.2.1\xff\nOX=1\n"),
             ControlFile.parse("d", b"O TCPREMOTEIP=::ffff:192.0.2.7\n"
                                    b"OTCPREMOTEIP=192.0.2.8\n")])
         self.assertEqual(files.environment("TCPREMOTEIP"), "::ffff:192.0.2.7")
