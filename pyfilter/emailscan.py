@@ -7,12 +7,15 @@ The data file is parsed as courier-pythonfilter parses it
 (C{BytesParser().parse()}, i.e. C{email.message_from_binary_file}), once
 with C{compat32} and once with C{policy.default}; every part of both walks,
 multipart containers included, gives its names
-(L{pyfilter.filenames.partNames}).  This costs about 100 times the scan
+(L{pyfilter.filenames.partNames}).  A part with different C{Content-Type}
+fields is refused: a client that reads another one than the email package
+does sees other parts.  This costs about 100 times the scan
 (see benchmarks/RESULTS.md), so it is bounded: a message larger than
-L{MAX_BYTES} is not parsed, a parse that makes more than L{MAX_PARTS} parts
-or nests deeper than the interpreter's recursion limit is abandoned, and so
-is one whose names the email package cannot read.  Each gives a refusal
-reason instead of names.  Blocking: the filter runs it in its thread pool.
+L{MAX_BYTES} is not parsed; a parse that makes more than L{MAX_PARTS}
+parts, nests deeper than the interpreter's recursion limit or decodes more
+than L{MAX_DECODED_CHARACTERS} of name fields is abandoned.  Each of these,
+and a part whose names the email package cannot read, gives a reason to
+refuse the message, beside the names found.  Blocking: the filter runs it in its thread pool.
 """
 
 import email.message
@@ -26,8 +29,12 @@ from pyfilter import filenames, mime
 #: Largest data file parsed (the email package holds about 3 times the
 #: message in memory while it parses).
 MAX_BYTES = 32 * 1024 * 1024
-#: Most MIME entities one parse may make.
-MAX_PARTS = 2 * mime.MAX_PARTS
+#: Most MIME entities one parse may make (10,000 empty parts cost
+#: C{policy.default} about 3 s).
+MAX_PARTS = mime.MAX_PARTS
+#: Characters of name fields decoded in one message (with fields of at most
+#: L{pyfilter.filenames.MAX_FIELD_CHARACTERS}, a few seconds at worst).
+MAX_DECODED_CHARACTERS = 1024 * 1024
 
 _POLICIES = ((email.policy.compat32, email.message.Message),
              (email.policy.default, email.message.EmailMessage))
@@ -61,31 +68,53 @@ def _countingFactory(messageClass, limit):
     return factory
 
 
-def emailNames(path, maxBytes=MAX_BYTES, maxParts=MAX_PARTS):
+def emailNames(path, maxBytes=MAX_BYTES, maxParts=MAX_PARTS,
+               maxDecoded=MAX_DECODED_CHARACTERS):
     """
     The names the email package finds in the message at C{path}.
 
-    @return: an L{EmailNames}.
+    @return: an L{EmailNames}: the names of every part it could read, and
+        the first reason it could not read one (or the whole message).
     """
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > maxBytes:
             return EmailNames(frozenset(), f"{size} bytes is more than the "
                               f"{maxBytes} the email package may parse")
-        names = set()
+        names, refusals = set(), []
+        decoded = 0
         for policy, messageClass in _POLICIES:
+            if decoded > maxDecoded:
+                break
             f.seek(0)
             parser = email.parser.BytesParser(
                 _countingFactory(messageClass, maxParts), policy=policy)
             try:
                 for part in parser.parse(f).walk():
-                    names.update(filenames.partNames(part.raw_items()))
+                    found, characters = _partNames(part, refusals)
+                    names.update(found)
+                    decoded += characters
+                    if decoded > maxDecoded:
+                        refusals.append(f"encoded names longer than "
+                                        f"{maxDecoded} characters in all")
+                        break
             except _TooManyParts:
-                return EmailNames(frozenset(names), f"more than {maxParts} "
-                                  f"MIME parts")
+                refusals.append(f"more than {maxParts} MIME parts")
             except RecursionError:
-                return EmailNames(frozenset(names), "nested too deeply for "
-                                  "the email package")
-            except filenames.UnreadableName as e:
-                return EmailNames(frozenset(names), str(e))
-    return EmailNames(frozenset(names))
+                refusals.append("nested too deeply for the email package")
+    return EmailNames(frozenset(names), refusals[0] if refusals else None)
+
+
+def _partNames(part, refusals):
+    """
+    The names of one part and the characters decoded for them; a reason
+    to refuse the message is added to C{refusals}.
+    """
+    named = filenames.nameFields(part.raw_items())
+    if mime.conflictingTypes(mime.typeFields(named)):
+        refusals.append("a part with different Content-Type fields")
+    try:
+        return filenames.namesOf(named)
+    except filenames.UnreadableName as e:
+        refusals.append(str(e))
+        return frozenset(), 0

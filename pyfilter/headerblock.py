@@ -179,15 +179,20 @@ def decodeWords(value):
 def displayText(value):
     """
     A field's raw value as a person should read it: 8-bit bytes as UTF-8
-    (else Latin-1), RFC 2047 encoded-words decoded, unfolded, each run of
-    white space one space.
+    (else Latin-1), RFC 2047 encoded-words decoded (as C{policy.default}
+    decodes unstructured fields), unfolded, each run of white space one
+    space.
     """
     octets = value.encode("ascii", "surrogateescape")
     try:
         text = octets.decode("utf-8")
     except UnicodeDecodeError:
         text = octets.decode("latin-1")
-    return " ".join(decodeWords(text).split())
+    try:
+        text = str(email.policy.default.header_factory("x-text", text))
+    except Exception:
+        pass
+    return " ".join(text.split())
 
 
 def read(f, limit):

@@ -21,8 +21,9 @@ instead (an anomaly):
   - every C{message/*} part holds a message, whose header block starts
     right after the part's own; a C{multipart/digest}'s parts are
     C{message/rfc822} unless they say otherwise; a multipart without
-    boundary has no parts; C{message/delivery-status} (blocks of fields
-    that are each a message) is an anomaly;
+    boundary has no parts; a C{message/delivery-status} part holds blocks
+    of fields separated by blank lines, each a message (one that holds
+    parts, and a status body over L{MAX_STATUS_BYTES}, are anomalies);
   - a header block ends at the first line that is not a header line
     (L{pyfilter.headerblock}); one with a line starting with C{--} (which
     may be a boundary line, which ends a block), one ending in a C{From }
@@ -31,10 +32,12 @@ instead (an anomaly):
   - a C{Content-Type} field is read by the email package's compat32 rules;
     one that C{policy.default}'s parser may read otherwise (its type not a
     plain C{token/token}; for a multipart, any parameter not plain, an
-    empty boundary) is an anomaly;
+    empty boundary) is an anomaly, and so is a part whose C{Content-Type}
+    fields differ (which L{pyfilter.emailscan} refuses);
   - a boundary line right after a delimiter line (which the email package
-    skips) is an anomaly, and so are more than L{MAX_DECODED_NAMES} parts
-    whose names need the email package (L{pyfilter.filenames}).
+    skips) is an anomaly, and so are name fields that need the email
+    package (L{pyfilter.filenames}) longer than L{MAX_DECODED_CHARACTERS}
+    in all, and names the email package cannot read.
 
 The parts before an anomaly are exact; the scan ends there (the part where
 it ends is kept, so that the message's own headers are always the first
@@ -54,8 +57,12 @@ from pyfilter import filenames, headerblock
 MAX_HEADER_BYTES = 1024 * 1024
 MAX_PARTS = 10000
 MAX_DEPTH = 100
-#: Parts whose names the scanner decodes through the email package.
-MAX_DECODED_NAMES = 64
+#: Characters of name fields the scanner decodes through the email package
+#: (its parser is slow: about 60 ms for a 16 KiB field, 10 to 100 us for a
+#: usual one).
+MAX_DECODED_CHARACTERS = 16 * 1024
+#: Longest C{message/delivery-status} body the scanner reads.
+MAX_STATUS_BYTES = 64 * 1024
 
 _DASH_HOPS = 32
 _READ_LIMIT = 256 * 1024
@@ -74,13 +81,14 @@ class Part:
     One MIME entity: its parsed headers (an L{email.message.Message} with an
     empty body, compat32), its nesting depth (0 for the message itself),
     its content type (as the email package gives it, default types
-    included), the raw value of its first C{Content-Type} field
-    (C{typeField}, C{None} if it has none), the names a client may give it
-    (L{pyfilter.filenames.partNames}), whether finding them took the email
-    package (C{decoded}) and, if they cannot be found, why (C{unreadable}).
+    included), the raw values of its C{Content-Type} fields
+    (C{typeFields}), the names a client may give it
+    (L{pyfilter.filenames.partNames}), how many characters of fields
+    finding them took through the email package (C{decoded}) and, if they
+    cannot be found, why (C{unreadable}).
     """
 
-    __slots__ = ("headers", "depth", "contentType", "typeField", "names",
+    __slots__ = ("headers", "depth", "contentType", "typeFields", "names",
                  "decoded", "unreadable")
 
     def __init__(self, headers, depth, defaultType="text/plain"):
@@ -90,13 +98,12 @@ class Part:
         self.depth = depth
         self.contentType = headers.get_content_type()
         named = filenames.nameFields(headers.raw_items())
-        self.typeField = next((value for name, value in named
-                               if name.lower() == "content-type"), None)
+        self.typeFields = typeFields(named)
         self.unreadable = None
         try:
             self.names, self.decoded = filenames.namesOf(named)
         except filenames.UnreadableName as e:
-            self.names, self.decoded = frozenset(), True
+            self.names, self.decoded = frozenset(), 0
             self.unreadable = str(e)
 
     @property
@@ -137,18 +144,34 @@ class _Multipart:
     digest: bool
 
 
+def typeFields(fields):
+    """
+    The raw values of the C{Content-Type} fields among C{fields}.
+    """
+    return [value for name, value in fields if name.lower() == "content-type"]
+
+
+def conflictingTypes(values):
+    """
+    Whether a part's C{Content-Type} fields (their raw values) differ: the
+    email package reads the first, a client may read another, and see
+    other parts.
+    """
+    return len({" ".join(value.split()).lower() for value in values}) > 1
+
+
 def _typeAnomaly(part):
     """
     Why the email package's policies may disagree on this part's
     structure, or C{None}.
     """
-    if part.typeField is None:
+    if not part.typeFields:
         return None
-    raw = part.typeField.encode("ascii", "surrogateescape")
+    if conflictingTypes(part.typeFields):
+        return "a part with different Content-Type fields"
+    raw = part.typeFields[0].encode("ascii", "surrogateescape")
     if not _PLAIN_TYPE.match(raw):
         return "a Content-Type that is not a plain type/subtype"
-    if part.contentType == "message/delivery-status":
-        return "a message/delivery-status part"
     if part.isMultipart and not _PLAIN_MULTIPART.match(raw):
         return "a multipart Content-Type with parameters that are not plain"
     return None
@@ -198,7 +221,7 @@ class _Scanner:
         self.structure = Structure()
         self.open = []
         self.nextAt = {}
-        self.decodedNames = 0
+        self.decoded = 0
 
     def stop(self, reason, position):
         self.structure.anomaly = f"{reason} (at byte {position})"
@@ -236,9 +259,79 @@ class _Scanner:
                         b"--" + boundary.encode("ascii"), depth,
                         part.contentType == "multipart/digest"))
                 return block.body
+            if part.contentType == "message/delivery-status":
+                return self.statusBlocks(block.body, depth + 1)
             if not part.contentType.startswith("message/"):
                 return block.body
             position, depth, defaultType = block.body, depth + 1, "text/plain"
+
+    def statusBlocks(self, position, depth):
+        """
+        Read the body of a C{message/delivery-status} part at C{position}:
+        blocks of fields separated by blank lines, each a message of its
+        own; return where the part ends (C{None} when the scan ends).
+        """
+        limit = position + MAX_STATUS_BYTES
+        parts = self.structure.parts
+        while True:
+            if len(parts) >= 2 * self.maxParts:
+                self.structure.truncated = True
+                return None
+            block = headerblock.find(self.data, position, self.maxHeaderBytes)
+            headerLines = headerblock.lines(self.data, block)
+            part = Part(headerblock.toMessage(headerLines), depth)
+            if len(parts) < self.maxParts or part.names:
+                parts.append(part)
+            reason = (_blockAnomaly(block, headerLines, self.maxHeaderBytes)
+                      or self.partAnomaly(part))
+            if reason is None and (part.isMultipart
+                                   or part.contentType.startswith("message/")):
+                reason = "a delivery-status block that holds parts"
+            if reason is not None:
+                self.stop(reason, position)
+                return None
+            position = self.blankOrBoundary(block.end, limit)
+            if position is None:
+                return None
+            if self.endsPart(position):
+                return position
+            position = self.lineAfter(position)
+            if self.endsPart(position):
+                return position
+
+    def endsPart(self, position):
+        """
+        Whether C{position} is the end of the data or a boundary line of an
+        open multipart.
+        """
+        return position >= len(self.data) or self._boundaryAt(position)
+
+    def lineAfter(self, position):
+        """
+        Where the line after the one at C{position} begins.
+        """
+        data = self.data
+        newline = data.find(b"\n", position)
+        cr = data.find(b"\r", position,
+                       len(data) if newline < 0 else newline)
+        if cr >= 0 and cr + 1 != newline:
+            return cr + 1
+        return len(data) if newline < 0 else newline + 1
+
+    def blankOrBoundary(self, position, limit):
+        """
+        The first line at or after C{position} that is blank, a boundary
+        line of an open multipart or the end of the data; C{None} (the scan
+        stopped) beyond C{limit}.
+        """
+        while not (self.endsPart(position)
+                   or self.data[position:position + 1] in (b"\r", b"\n")):
+            if position > limit:
+                self.stop(f"a delivery-status part over "
+                          f"{MAX_STATUS_BYTES} bytes", position)
+                return None
+            position = self.lineAfter(position)
+        return position
 
     def partAnomaly(self, part):
         """
@@ -246,10 +339,10 @@ class _Scanner:
         """
         if part.unreadable is not None:
             return part.unreadable
-        self.decodedNames += part.decoded
-        if self.decodedNames > MAX_DECODED_NAMES:
-            return (f"more than {MAX_DECODED_NAMES} parts with encoded "
-                    f"names")
+        self.decoded += part.decoded
+        if self.decoded > MAX_DECODED_CHARACTERS:
+            return (f"encoded names longer than {MAX_DECODED_CHARACTERS} "
+                    f"characters in all")
         return _typeAnomaly(part)
 
     def _nextDelimiterLine(self, position):
