@@ -16,7 +16,7 @@ VENV=${PYFILTER_TEST_VENV:-/opt/pyfilter-test}
 PACKAGES=(python3-venv python3-gdbm python3-dev
           courier-mta courier-authdaemon courier-authlib-userdb
           postgresql slapd ldap-utils clamav-daemon clamav spamassassin spamc spamd
-          rspamd redis-server)
+          rspamd redis-server libpython3.11-testsuite)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
@@ -64,6 +64,9 @@ echo "== pyspf sdist (its RFC 7208 test suite: pyfilter's SPF checked against py
 export PYFILTER_SPF_SUITE=${PYFILTER_SPF_SUITE:-/var/cache/pyfilter-test/pyspf}
 ls "$PYFILTER_SPF_SUITE"/pyspf-*.tar.gz >/dev/null 2>&1 || timeout 300 "$VENV/bin/pip" download -q --no-deps \
     --no-binary :all: "pyspf==$("$VENV/bin/python" -c 'import spf; print(spf.__version__)')" -d "$PYFILTER_SPF_SUITE"
+
+export PYFILTER_MAIL_CORPORA=${PYFILTER_MAIL_CORPORA:-/var/cache/pyfilter-test/mail-corpora}
+timeout 900 "$VENV/bin/python" -m tests.test_mime_corpora "$PYFILTER_MAIL_CORPORA"
 
 echo "== tests"
 exec timeout 1500 "$VENV/bin/python" -m twisted.trial tests
