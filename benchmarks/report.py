@@ -6,12 +6,19 @@ medians of the per-run percentiles, CPU is the daemon's utime+stime per
 message, RSS is read from C{/proc/PID/status} after the last run.
 """
 
+import json
+import os
 import statistics
 
 from benchmarks.fixtures import COPIES, KINDS, RECIPIENTS
 
 FIXTURE_NAMES = {"small": "small 2 KB", "100k": "100 KB", "5m": "5 MB"}
 NOISE_CORES = 0.25
+#: The attachments filter's path figures (written by C{scanpaths.py}).
+SCAN_PATHS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "scanpaths.json")
+SCAN_PATHS_HEADING = ("## attachments: its own scan and the email "
+                      "package's path")
 
 #: (description, check) pairs; each check takes the cell index and yields
 #: (label, value text, met) lines.
@@ -526,6 +533,88 @@ def write(results, path):
         "## Memory", "", *memoryTable(results.get("memory", {})), "",
         "## Start-up (exec → fd 3 closed)", "", *startupTable(results), "",
         "## Noise", "", *noiseLines(results), "",
+        *scanPathSection(),
     ]
     with open(path, "w") as f:
         f.write("\n".join(out))
+
+
+def scanPathSection():
+    """
+    The section of L{scanPathLines} from L{SCAN_PATHS}, none without it.
+    """
+    if not os.path.exists(SCAN_PATHS):
+        return []
+    with open(SCAN_PATHS) as f:
+        return scanPathLines(json.load(f)) + [""]
+
+
+def scanPathLines(figures):
+    """
+    How often real messages take the attachments filter's email-package
+    path, and what each path costs.
+    """
+    rows = figures["corpora"]
+    messages = sum(row["messages"] for row in rows)
+    email = sum(row["emailPackage"] for row in rows)
+    reasons = {}
+    for row in rows:
+        for reason, count in row["reasons"].items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    lines = [
+        SCAN_PATHS_HEADING, "",
+        f"Measured {figures['date']} in-process by `benchmarks/scanpaths.py`"
+        f" ({figures['interpreter']}; load average before "
+        f"{', '.join(f'{x:.2f}' for x in figures['loadAverageBefore'])}, "
+        f"after {', '.join(f'{x:.2f}' for x in figures['loadAverageAfter'])})"
+        f". The filter scans a message itself unless the scan finds "
+        f"something the email package may read otherwise; then it reads the "
+        f"message with the email package, both policies, in its thread "
+        f"pool (see `filters/attachments.py`).", "",
+        "| fixture | data file | own scan, ms | email package, ms | ratio |",
+        "|---|---:|---:|---:|---:|"]
+    for kind, row in figures["fixtures"].items():
+        lines.append(
+            f"| {FIXTURE_NAMES.get(kind, kind)} | {row['bytes'] / 1024:.1f} "
+            f"KiB | {row['scanMs']:.3f} | {row['emailPackageMs']:.2f} | "
+            f"{row['emailPackageMs'] / row['scanMs']:.0f}× |")
+    lines += ["", "Real messages nobody here wrote (the corpora of "
+              "`tests/test_mime_corpora.py`):", "",
+              "| corpus | messages | read by the email package | refused |",
+              "|---|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['corpus']} | {row['messages']} | "
+                     f"{row['emailPackage']} | {row['refused']} |")
+    share = 100.0 * email / messages if messages else 0.0
+    lines += [f"| all | {messages} | {email} ({share:.1f} %) | "
+              f"{sum(row['refused'] for row in rows)} |", ""]
+    if reasons:
+        lines.append("Why: " + "; ".join(
+            f"{reason} ({count})" for reason, count
+            in sorted(reasons.items(), key=lambda item: -item[1])) + ".")
+    lines += ["", f"So such messages are read with the email package (up to "
+              f"{figures['emailPackageMaxBytes'] // 2 ** 20} MiB; larger ones "
+              f"are refused as too complex) rather than refused: refusing "
+              f"would turn away {share:.1f} % of these real messages, while "
+              f"the email package's path costs them about what "
+              f"courier-pythonfilter spends on every message."]
+    if figures.get("missingCorpora"):
+        lines.append(f"Not measured: {figures['missingCorpora']}.")
+    return lines
+
+
+def replaceScanPathSection(path):
+    """
+    Put the section of L{scanPathSection} into the file at C{path} in
+    place of the one there (at the end if there is none).
+    """
+    with open(path) as f:
+        text = f.read()
+    start = text.find(SCAN_PATHS_HEADING)
+    kept = text if start < 0 else text[:start]
+    if start >= 0:
+        following = text.find("\n## ", start + 1)
+        if following >= 0:
+            kept += text[following + 1:]
+    with open(path, "w") as f:
+        f.write(kept.rstrip("\n") + "\n\n" + "\n".join(scanPathSection()))

@@ -1,12 +1,40 @@
 """
 attachments: reject mail carrying an attachment whose file name is blocked.
 
-Every part of the message that is not a multipart container (the message
-itself, each attachment, and parts inside attached messages) is checked by
-its file name: the C{filename} parameter of Content-Disposition, else the
-C{name} parameter of Content-Type, with RFC 2231 and RFC 2047 encodings
-decoded.  Only the headers are read; bodies are never decoded, so large
-attachments cost nothing but a scan of the file.
+Every part of the message is checked by every name a mail client might
+give it:
+
+  - the name courier-pythonfilter checks: the C{filename} parameter of
+    C{Content-Disposition}, else the C{name} parameter of C{Content-Type},
+    as Python's email package reads it, RFC 2231 and RFC 2047 decoded, for
+    every part that is not a multipart container;
+  - beyond it, every C{filename} and C{name} parameter of every
+    C{Content-Disposition} and C{Content-Type} field of every part
+    (multipart containers and duplicate fields and parameters included):
+    RFC 2231 decoded (of repeated continuation sections, both the first
+    and the last reading), RFC 2047 decoded, with and without RFC 822
+    comments, as the email package's newer C{policy.default} reads them
+    too; and each also as a client may tidy it: unfolded, surrounding white
+    space, quotes and angle brackets and trailing dots removed, cut at a
+    NUL.
+
+The parts are those Python's email package finds (so those that
+courier-pythonfilter and mail programs built on it see): every
+C{message/*} part holds a message whose parts are checked too, a
+C{multipart/digest}'s parts are messages, each block of a
+C{message/delivery-status} part is a part, a header block ends at the
+first line that is not a header line, a lone CR ends a line, and a line
+that is a boundary of two nested multiparts belongs to the outer one.
+
+The filter finds them itself, scanning header blocks and boundary lines
+without decoding bodies, so large attachments cost little.  Where its scan
+meets something the email package may read otherwise (a C{Content-Type}
+that is not plain C{type/subtype} with plain parameters, an empty boundary,
+a header line that may be a boundary line, a header block ending in a
+C{From } line or longer than 1 MiB, boundary lines one after another), it
+reads the message with the email package itself, under both its policies,
+in the daemon's thread pool: about what courier-pythonfilter spends on
+every message, for about 2 % of real messages (benchmarks/RESULTS.md).
 
 Option (section C{[attachments.py]}):
 
@@ -18,11 +46,23 @@ Option (section C{[attachments.py]}):
 Reply: C{554 The extension of the attached file is blacklisted} when a name
 matches; otherwise no opinion.
 
-A message too complex to scan completely (nested deeper than the scanner
-follows, or with more named parts than it keeps) is refused with
+A message that cannot be checked completely is refused with
 C{554 5.3.4 Message too complex to check its attachments}, since an
-attachment could hide beyond what was seen.  Unlike courier-pythonfilter, this filter does not
-look inside archives (the reference's optional libarchive scan).
+attachment could hide in what was not read (a blocked name found anywhere
+is answered with the first reply instead):
+
+  - nested deeper than 100 levels, or with more than 10,000 parts that may
+    carry a name after its first 10,000 parts;
+  - one to be read with the email package that is larger than 32 MiB,
+    makes more than 10,000 parts, nests deeper than the email package can
+    follow, or holds more than 1 MiB of encoded name fields;
+  - a part with two different C{Content-Type} fields (programs differ on
+    which one counts, and so on the parts they see);
+  - a name field longer than 16 KiB, or one the email package fails on
+    (courier-pythonfilter lets such a message through).
+
+Unlike courier-pythonfilter, this filter does not look inside archives
+(the reference's optional libarchive scan).
 """
 
 import re

@@ -12,10 +12,12 @@ fields is refused: a client that reads another one than the email package
 does sees other parts.  This costs about 100 times the scan
 (see benchmarks/RESULTS.md), so it is bounded: a message larger than
 L{MAX_BYTES} is not parsed; a parse that makes more than L{MAX_PARTS}
-parts, nests deeper than the interpreter's recursion limit or decodes more
-than L{MAX_DECODED_CHARACTERS} of name fields is abandoned.  Each of these,
+parts, nests deeper than the interpreter's recursion limit, decodes more
+than L{MAX_DECODED_CHARACTERS} of name fields or fails (C{policy.default}'s
+parser raises on some malformed fields) is abandoned.  Each of these,
 and a part whose names the email package cannot read, gives a reason to
-refuse the message, beside the names found.  Blocking: the filter runs it in its thread pool.
+refuse the message, beside the names found.  Blocking: the filter runs it
+in its thread pool.
 """
 
 import email.message
@@ -68,14 +70,18 @@ def _countingFactory(messageClass, limit):
     return factory
 
 
-def emailNames(path, maxBytes=MAX_BYTES, maxParts=MAX_PARTS,
-               maxDecoded=MAX_DECODED_CHARACTERS):
+def emailNames(path, maxBytes=None, maxParts=None, maxDecoded=None):
     """
-    The names the email package finds in the message at C{path}.
+    The names the email package finds in the message at C{path}, within
+    the bounds given (by default L{MAX_BYTES}, L{MAX_PARTS},
+    L{MAX_DECODED_CHARACTERS}).
 
     @return: an L{EmailNames}: the names of every part it could read, and
         the first reason it could not read one (or the whole message).
     """
+    maxBytes = maxBytes or MAX_BYTES
+    maxParts = maxParts or MAX_PARTS
+    maxDecoded = maxDecoded or MAX_DECODED_CHARACTERS
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > maxBytes:
@@ -102,6 +108,9 @@ def emailNames(path, maxBytes=MAX_BYTES, maxParts=MAX_PARTS,
                 refusals.append(f"more than {maxParts} MIME parts")
             except RecursionError:
                 refusals.append("nested too deeply for the email package")
+            except Exception as e:
+                refusals.append(f"the email package ({policy!r}) fails on "
+                                f"the message: {e!r}")
     return EmailNames(frozenset(names), refusals[0] if refusals else None)
 
 

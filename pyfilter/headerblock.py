@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 #: The header lines at the start of a block, each with its line end.
 _HEADER_LINES = re.compile(
-    rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*+:|[ \t])[^\r\n]*+(?:\r\n|\r|\n|\Z))*+")
+    rb"(?:(?:From |[\x21-\x39\x3b-\x7e]*+:|[ \t])"
+    rb"[^\r\n]*+(?:\r\n|\r|\n|\Z))*+")
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 _RAW_LINES = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 _LINE_END = re.compile(rb"[\r\n]")

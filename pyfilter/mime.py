@@ -41,8 +41,8 @@ instead (an anomaly):
 
 The parts before an anomaly are exact; the scan ends there (the part where
 it ends is kept, so that the message's own headers are always the first
-part, but it and what may follow are the email package's to read).  Every scan is
-also bounded (parts, nesting depth): a message beyond the bounds is
+part, but it and what may follow are the email package's to read).  Every
+scan is also bounded (parts, nesting depth): a message beyond the bounds is
 reported as truncated.
 """
 
@@ -68,7 +68,8 @@ _DASH_HOPS = 32
 _READ_LIMIT = 256 * 1024
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _SPACE = rb"[ \t\r\n]*"
-_PLAIN_TYPE = re.compile(_SPACE + _TOKEN + b"/" + _TOKEN + _SPACE + rb"(?:;|\Z)")
+_PLAIN_TYPE = re.compile(
+    _SPACE + _TOKEN + b"/" + _TOKEN + _SPACE + rb"(?:;|\Z)")
 _PLAIN_MULTIPART = re.compile(
     rb"(?!.*=\?)" + _SPACE + _TOKEN + b"/" + _TOKEN
     + rb"(?:" + _SPACE + b";" + _SPACE + rb"[!#$%&'+.^_`|~0-9A-Za-z-]+="

@@ -24,7 +24,6 @@ import re
 import subprocess
 import sys
 import tarfile
-import tempfile
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
@@ -130,10 +129,7 @@ def allCorpora():
 
 class CorporaTests(SynchronousTestCase):
     def setUp(self):
-        fd, path = tempfile.mkstemp(prefix="pyfilter-corpora-")
-        os.close(fd)
-        self.addCleanup(os.unlink, path)
-        self.rig = FilterRig(path)
+        self.rig = FilterRig.forTest(self)
 
     def check(self, messages):
         counts = Counts()
