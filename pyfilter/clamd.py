@@ -100,6 +100,8 @@ _FILDES = b"zFILDES\0\0"
 
 
 class _DescriptorScan(_Scan):
+    direct = True
+
     def __init__(self, file):
         _Scan.__init__(self, None)
         self.file = file
@@ -130,6 +132,8 @@ def _chunk(data):
 
 
 class _PathScan(_Scan):
+    direct = True
+
     def __init__(self, path):
         _Scan.__init__(self, path)
         self.path = path

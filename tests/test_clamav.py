@@ -237,6 +237,23 @@ class ClamAVTests(unittest.TestCase):
         self.assertEqual(server.lost, 1)
 
     @defer.inlineCallbacks
+    def test_replyInPiecesOrCut(self):
+        """A reply read in pieces is put together; a reply cut by the
+        connection's end is taken as it is; no reply at all is a 451."""
+        replies = []
+        for chunks in ([b"fd[9]: Test.Sig", b"nature FOUND\0"],
+                       [b"fd[9]: Other FOUND"], []):
+            server = _ScriptedServer(self, chunks)
+            replies.append((yield self.clamav(
+                local_socket=server.path, scan_mode="fildes").consider(
+                writeMessage(self, RECORDS, CLEAN))))
+        self.assertEqual([str(reply) for reply in replies], [
+            "554 Virus found - Signature is Test.Signature",
+            "554 Virus found - Signature is Other",
+            "451 Virus scanner error: clamd closed the connection before "
+            "replying"])
+
+    @defer.inlineCallbacks
     def test_boundAndCancel(self):
         """At most max_connections scans connect; cancelling aborts them."""
         server = services.SilentServer(self)
@@ -273,3 +290,36 @@ class ClamAVTests(unittest.TestCase):
         self.patch(clamd.localSocketFromConf, "__defaults__", ((),))
         self.assertRaises(ConfigError, services.serviceFilter, self,
                           "clamav")
+
+
+class _ScriptedServer:
+    """
+    A UNIX socket server that writes C{chunks} (one event each) to every
+    connection, then closes it.
+    """
+
+    def __init__(self, testCase, chunks):
+        import os
+        import shutil
+        import tempfile
+
+        from twisted.internet import reactor
+        from twisted.internet.protocol import Factory, Protocol
+
+        class Scripted(Protocol):
+            def connectionMade(self):
+                self.left = list(chunks)
+                self.next()
+
+            def next(self):
+                if self.left:
+                    self.transport.write(self.left.pop(0))
+                    reactor.callLater(0.01, self.next)
+                else:
+                    self.transport.loseConnection()
+
+        directory = tempfile.mkdtemp()
+        self.path = os.path.join(directory, "clamd.sock")
+        port = reactor.listenUNIX(self.path, Factory.forProtocol(Scripted))
+        testCase.addCleanup(lambda: port.stopListening().addBoth(
+            lambda _: shutil.rmtree(directory, ignore_errors=True)))
