@@ -169,7 +169,7 @@ class ClamdClient(ServiceClient):
 
         @return: a Deferred of the signature found, or C{None}.
         """
-        file = open(path, "rb")
+        file = open(path, "rb", buffering=0)  # only its descriptor is used
         return self._scan(_DescriptorScan(file), file)
 
     def scanPath(self, path):
