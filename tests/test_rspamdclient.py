@@ -228,6 +228,14 @@ class RealRspamdTests(unittest.TestCase):
         self.assertEqual(result.dkimSignatures, ())
 
     @defer.inlineCallbacks
+    def test_hostName(self):
+        """An address may name the host."""
+        port = self.rspamd.normalAddress.rpartition(":")[2]
+        client = self.makeClient(f"localhost:{port}")
+        result = yield client.check(self.messageFile(HAM), INBOUND)
+        self.assertEqual(result.action, "no action")
+
+    @defer.inlineCallbacks
     def test_gtube(self):
         """GTUBE is rejected with rspamd's SMTP message."""
         result = yield self.check(withPattern("reject"))
