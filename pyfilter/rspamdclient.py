@@ -128,7 +128,8 @@ class Symbol:
 class HeaderAddition:
     """
     A header field rspamd asks to add: its name, its value (as rspamd
-    folded it, with the line ends of the message it scanned) and where:
+    folded it, with the line ends of the message it scanned) and where
+    (its C{order}, or C{index} as rspamd's milter also reads it):
     C{order} 0 or more inserts it as the field of that index, counting
     from the top at the time of insertion; -1 (also when rspamd gave no
     order, or a bare string) appends it to the header; less than -1
@@ -255,7 +256,7 @@ def _addition(name, entry):
     if isinstance(entry, str):
         return HeaderAddition(name, entry)
     entry = _object(entry, f"header to add {name}")
-    order = entry.get("order", -1)
+    order = entry.get("order", entry.get("index", -1))
     if isinstance(order, float) and order.is_integer():
         order = int(order)
     if isinstance(order, bool) or not isinstance(order, int):

@@ -104,9 +104,9 @@ class EnvelopeTests(unittest.TestCase):
 class ParseTests(unittest.TestCase):
     def test_milterForms(self):
         """
-        Every form of the milter block (a reply of rspamd 3.4): objects, a
-        name with several values, a bare string; additions keep the
-        reply's order; other entries are kept as they came.
+        Every form of rspamd 3.4's milter block: objects, a name with
+        several values, a bare string, "index" for "order"; additions keep
+        the reply's order; other entries are kept as they came.
         """
         result = parseCheckReply(
             b'{"is_skipped":false,"score":6.5,"required_score":15.0,'
@@ -115,7 +115,8 @@ class ParseTests(unittest.TestCase):
             b'"message-id":"1@example.org","milter":{"add_headers":'
             b'{"X-Top":{"order":0,"value":"top"},"X-Twice":[{"order":-1,'
             b'"value":"first"},{"order":-1,"value":"second"}],'
-            b'"X-Legacy":"legacy"},"remove_headers":{"X-All":0,'
+            b'"X-Legacy":"legacy","X-Index":{"index":2,"value":"i"}},'
+            b'"remove_headers":{"X-All":0,'
             b'"X-First":1,"X-Last":-1},"change_from":"a@b.test"}}')
         self.assertEqual((result.action, result.score, result.requiredScore,
                           result.isSkipped, result.messageId),
@@ -125,7 +126,8 @@ class ParseTests(unittest.TestCase):
             HeaderAddition("X-Top", "top", 0),
             HeaderAddition("X-Twice", "first", -1),
             HeaderAddition("X-Twice", "second", -1),
-            HeaderAddition("X-Legacy", "legacy", -1)))
+            HeaderAddition("X-Legacy", "legacy", -1),
+            HeaderAddition("X-Index", "i", 2)))
         self.assertEqual(result.milter.removeHeaders, (
             ("X-All", 0), ("X-First", 1), ("X-Last", -1)))
         self.assertEqual(result.milter.extra, {"change_from": "a@b.test"})
