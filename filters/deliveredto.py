@@ -3,7 +3,9 @@ deliveredto: refuse mail that already went through local delivery here.
 
 Courier adds a C{Delivered-To:} header when it delivers mail locally.  A
 message arriving with such a header for one of our own domains has come
-back to us: a mail loop.  Every C{Delivered-To} header is checked; its
+back to us: a mail loop.  Every C{Delivered-To} header of the message's
+header block (delimited as Python's email package delimits it: it ends at
+the first line that is not a header line) is checked; its
 address is parsed (display names and angle brackets are fine) and its
 domain compared, case-insensitively, with Courier's local domains
 (C{locals}, or C{me} when there is no C{locals}) and hosted domains

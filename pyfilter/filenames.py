@@ -37,11 +37,12 @@ NAME_FIELDS = ("content-disposition", "content-type")
 #: makes the part unreadable.
 MAX_FIELD_CHARACTERS = 16 * 1024
 
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+#: An RFC 2045 token.
+TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _PLAIN_FIELD = re.compile(
-    r"(?!.*=\?)[ \t\r\n]*" + _TOKEN + r"(?:/" + _TOKEN + r")?"
+    r"(?!.*=\?)[ \t\r\n]*" + TOKEN + r"(?:/" + TOKEN + r")?"
     r"(?:[ \t\r\n]*;[ \t\r\n]*[!#$%&'+.^_`|~0-9A-Za-z-]+="
-    r"(?:" + _TOKEN + r"|\"[\x20\x21\x23-\x5b\x5d-\x7e\t]*\"))*"
+    r"(?:" + TOKEN + r"|\"[\x20\x21\x23-\x5b\x5d-\x7e\t]*\"))*"
     r"[ \t\r\n]*;?[ \t\r\n]*\Z", re.S)
 _PLAIN_PARAMETER = re.compile(r';[ \t\r\n]*([^=;\s]+)=(?:"([^"]*)"|([^;\s]*))')
 _MAYBE_NAMED = re.compile(r"name|=\?|\\", re.IGNORECASE)
@@ -74,12 +75,20 @@ def mayBeNamed(named):
     return any(_MAYBE_NAMED.search(value) for _, value in named)
 
 
+def isPlain(value):
+    """
+    Whether a field's raw value is plain (see the module docstring): all
+    readings of it agree.
+    """
+    return _PLAIN_FIELD.match(value) is not None
+
+
 def needsDecoding(named):
     """
     Whether the part's names need the C{email} package (some name field is
     not plain).
     """
-    return not all(_PLAIN_FIELD.match(value) for _, value in named)
+    return not all(isPlain(value) for _, value in named)
 
 
 def partNames(fields):

@@ -66,15 +66,8 @@ MAX_STATUS_BYTES = 64 * 1024
 
 _DASH_HOPS = 32
 _READ_LIMIT = 256 * 1024
-_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_SPACE = rb"[ \t\r\n]*"
-_PLAIN_TYPE = re.compile(
-    _SPACE + _TOKEN + b"/" + _TOKEN + _SPACE + rb"(?:;|\Z)")
-_PLAIN_MULTIPART = re.compile(
-    rb"(?!.*=\?)" + _SPACE + _TOKEN + b"/" + _TOKEN
-    + rb"(?:" + _SPACE + b";" + _SPACE + rb"[!#$%&'+.^_`|~0-9A-Za-z-]+="
-    + rb"(?:" + _TOKEN + rb"|\"[\x20\x21\x23-\x5b\x5d-\x7e\t]*\"))*"
-    + _SPACE + b";?" + _SPACE + rb"\Z", re.S)
+_PLAIN_TYPE = re.compile(r"[ \t\r\n]*" + filenames.TOKEN + "/"
+                         + filenames.TOKEN + r"[ \t\r\n]*(?:;|\Z)")
 
 
 class Part:
@@ -170,10 +163,10 @@ def _typeAnomaly(part):
         return None
     if conflictingTypes(part.typeFields):
         return "a part with different Content-Type fields"
-    raw = part.typeFields[0].encode("ascii", "surrogateescape")
-    if not _PLAIN_TYPE.match(raw):
+    value = part.typeFields[0]
+    if not _PLAIN_TYPE.match(value):
         return "a Content-Type that is not a plain type/subtype"
-    if part.isMultipart and not _PLAIN_MULTIPART.match(raw):
+    if part.isMultipart and not filenames.isPlain(value):
         return "a multipart Content-Type with parameters that are not plain"
     return None
 
