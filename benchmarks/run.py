@@ -534,10 +534,13 @@ def main(argv=None):
             results = merge(json.load(f), results, systems)
     with open(saved, "w") as f:
         json.dump(results, f, indent=1)
-    report.write(results, args.output)
-    print(f"results: {saved}\nreport: {args.output}")
+    print(f"results: {saved}")
     if loopback and not insideNamespace:
+        # It merges its cells into the saved results and writes the report.
         loopbackRunner(args, work, pyfilterVenv, referenceVenv, loopback)
+        return
+    report.write(results, args.output)
+    print(f"report: {args.output}")
 
 
 if __name__ == "__main__":
