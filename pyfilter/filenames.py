@@ -45,6 +45,8 @@ _PLAIN_FIELD = re.compile(
     r"(?:" + TOKEN + r"|\"[\x20\x21\x23-\x5b\x5d-\x7e\t]*\"))*"
     r"[ \t\r\n]*;?[ \t\r\n]*\Z", re.S)
 _PLAIN_PARAMETER = re.compile(r';[ \t\r\n]*([^=;\s]+)=(?:"([^"]*)"|([^;\s]*))')
+#: What a name must hold for L{variants} to differ from it.
+_TIDY = re.compile(r'\A[\s"<]|[\s.>"]\Z|[\x00\r\n]|=\?')
 _MAYBE_NAMED = re.compile(r"name|=\?|\\", re.IGNORECASE)
 _SECTION = re.compile(r"(filename|name)(?:\*([0-9]+))?(\*)?", re.ASCII)
 _PARAMETER_PIECE = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\Z)|\\.|;|[^;"\\]+|\\',
@@ -141,6 +143,8 @@ def variants(name):
     C{name} and the names a client may make of it (see the module
     docstring).
     """
+    if _TIDY.search(name) is None:
+        return {name}
     found = {name, headerblock.decodeWords(name)} if "=?" in name else {name}
     for text in list(found):
         found.add(text.replace("\r\n", "\n").replace("\r", "\n"))

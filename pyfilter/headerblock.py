@@ -88,7 +88,22 @@ def lines(data, block):
     """
     The block's header lines, decoded, each with its line end.
     """
-    text = data[block.start:block.end].decode("ascii", "surrogateescape")
+    return splitLines(text(data, block))
+
+
+def text(data, block):
+    """
+    The block's header lines as one string, decoded as the email package
+    decodes them.
+    """
+    return data[block.start:block.end].decode("ascii", "surrogateescape")
+
+
+def splitLines(text):
+    """
+    Header lines as one string (L{text}) cut into lines, each with its
+    line end.
+    """
     if "\r" in text:
         return _LINES.findall(text)
     found = [line + "\n" for line in text.split("\n")]

@@ -151,7 +151,8 @@ def conflictingTypes(values):
     email package reads the first, a client may read another, and see
     other parts.
     """
-    return len({" ".join(value.split()).lower() for value in values}) > 1
+    return len(values) > 1 and len({" ".join(value.split()).lower()
+                                    for value in values}) > 1
 
 
 def _typeAnomaly(part):
@@ -171,10 +172,10 @@ def _typeAnomaly(part):
     return None
 
 
-def _blockAnomaly(block, headerLines, maxHeaderBytes):
+def _blockAnomaly(block, text, headerLines, maxHeaderBytes):
     if not block.complete:
         return f"a header block over {maxHeaderBytes} bytes"
-    if any(line.startswith("--") for line in headerLines):
+    if text.startswith("--") or "\n--" in text or "\r--" in text:
         return "a header line starting with '--'"
     if headerblock.fromLineLast(headerLines):
         return "a header block ending in a 'From ' line"
@@ -234,11 +235,13 @@ class _Scanner:
                 self.structure.truncated = True
                 return None
             block = headerblock.find(self.data, position, self.maxHeaderBytes)
-            headerLines = headerblock.lines(self.data, block)
+            text = headerblock.text(self.data, block)
+            headerLines = headerblock.splitLines(text)
             part = Part(headerblock.toMessage(headerLines), depth, defaultType)
             if len(parts) < self.maxParts or part.names:
                 parts.append(part)
-            reason = (_blockAnomaly(block, headerLines, self.maxHeaderBytes)
+            reason = (_blockAnomaly(block, text, headerLines,
+                                    self.maxHeaderBytes)
                       or self.partAnomaly(part))
             if reason is not None:
                 self.stop(reason, position)
@@ -272,11 +275,13 @@ class _Scanner:
                 self.structure.truncated = True
                 return None
             block = headerblock.find(self.data, position, self.maxHeaderBytes)
-            headerLines = headerblock.lines(self.data, block)
+            text = headerblock.text(self.data, block)
+            headerLines = headerblock.splitLines(text)
             part = Part(headerblock.toMessage(headerLines), depth)
             if len(parts) < self.maxParts or part.names:
                 parts.append(part)
-            reason = (_blockAnomaly(block, headerLines, self.maxHeaderBytes)
+            reason = (_blockAnomaly(block, text, headerLines,
+                                    self.maxHeaderBytes)
                       or self.partAnomaly(part))
             if reason is None and (part.isMultipart
                                    or part.contentType.startswith("message/")):
