@@ -1,7 +1,7 @@
 """
 The attachments filter's two paths, measured in-process: what its own scan
-costs (L{pyfilter.mime}, the path of well-formed mail) and what reading a
-message with the email package costs (L{pyfilter.emailscan}, the path of
+costs (L{pyfilter.courier.mime}, the path of well-formed mail) and what reading a
+message with the email package costs (L{pyfilter.courier.emailscan}, the path of
 messages whose structure the scan cannot be sure of), on the benchmark
 fixtures; and how often real messages take the second path, over the
 corpora of tests/test_mime_corpora.py.  Writes C{benchmarks/scanpaths.json}
@@ -26,9 +26,10 @@ import tempfile
 import time
 
 from benchmarks import fixtures, report
-from pyfilter import emailscan, mime
-from pyfilter.control import ControlFile, ControlFiles
-from pyfilter.message import Message
+from pyfilter.courier import emailscan
+from pyfilter.courier import mime
+from pyfilter.courier.control import ControlFile, ControlFiles
+from pyfilter.engine.message import Message
 from tests.test_mime_corpora import allCorpora
 from tests.test_mime_differential import attachmentsFilter
 

@@ -27,8 +27,10 @@ changes the body.
 
 import os
 
-from pyfilter import rewrite
-from pyfilter.filter import ConfigError, Filter, Option, mapping, string
+from pyfilter.courier import rewrite
+from pyfilter.config.errors import ConfigError
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, mapping, string
 
 DEFAULT_DOMAINS = {"example.com": "/etc/courier/signatures/example.com"}
 

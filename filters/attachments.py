@@ -67,9 +67,10 @@ Unlike courier-pythonfilter, this filter does not look inside archives
 
 import re
 
-from pyfilter import emailscan
-from pyfilter.filter import Filter, Option, regex
-from pyfilter.reply import Reply
+from pyfilter.courier import emailscan
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, regex
+from pyfilter.engine.reply import Reply
 
 DEFAULT_PATTERN = (r"^.*\.(scr|exe|com|bat|pif|lnk|sys|mid|vb|js|ws|shs|ceo"
                    r"|cmd|cpl|hta|vbs)$")

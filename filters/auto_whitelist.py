@@ -24,8 +24,9 @@ Pairs imported from the reference with C{pyfilter import-state} are
 honoured.
 """
 
-from pyfilter.filter import Filter, Option, nonNegativeInteger
-from pyfilter.reply import OK
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, nonNegativeInteger
+from pyfilter.engine.reply import OK
 from pyfilter.store import (CONTINUE, Table, answerStoreError, gather,
                             onStoreErrorOption)
 

@@ -43,12 +43,18 @@ accept).  A message released from the quarantine comes back through
 Courier's sendmail; it is recognised (L{pyfilter.quarantine}) and passes.
 """
 
-from pyfilter import clamd, quarantine
-from pyfilter.filter import (
-    ConfigError, Filter, Option, nonNegativeInteger, optional, positiveNumber,
+from pyfilter.clients import clamd
+from pyfilter import quarantine
+from pyfilter.config.errors import ConfigError
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import (
+    Option,
+    nonNegativeInteger,
+    optional,
+    positiveNumber,
     string)
-from pyfilter.reply import Reply
-from pyfilter.serviceclient import (
+from pyfilter.engine.reply import Reply
+from pyfilter.clients.base import (
     ServiceError, address, outage, positiveInteger, unavailableReply)
 
 SCAN_MODES = ("fildes", "stream", "path")

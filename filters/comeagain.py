@@ -23,8 +23,9 @@ reference with C{pyfilter import-state} are honoured.
 
 from twisted.internet import defer
 
-from pyfilter.filter import Filter, Option, nonNegativeInteger
-from pyfilter.reply import Reply
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, nonNegativeInteger
+from pyfilter.engine.reply import Reply
 from pyfilter.store import Table, answerStoreError, gather, onStoreErrorOption
 
 SEND_AGAIN = Reply("421", "Please send the message again to prove you are "

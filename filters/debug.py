@@ -10,7 +10,7 @@ such.  Never decides (no opinion).  No options.
 
 import os
 
-from pyfilter.filter import Filter
+from pyfilter.engine.filter import Filter
 
 
 def _statLine(path):

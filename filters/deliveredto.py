@@ -25,8 +25,9 @@ Option:
 
 from email.utils import getaddresses
 
-from pyfilter.filter import Filter, Option
-from pyfilter.reply import Reply
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option
+from pyfilter.engine.reply import Reply
 
 LOOP_TEXT = "Mail loop - already have my Delivered-To: header."
 UNREADABLE = Reply("451", "Internal failure parsing message data file")

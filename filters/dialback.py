@@ -60,11 +60,16 @@ from twisted.internet import defer
 from twisted.names import dns as names
 from twisted.names import error
 
-from pyfilter import callout
-from pyfilter.dns import LOOKUP_FAILED, addressOf, answersOf, lookup
-from pyfilter.filter import (
-    Filter, Option, nonNegativeInteger, optional, positiveNumber, string)
-from pyfilter.reply import Reply
+from pyfilter.clients import smtpcallout
+from pyfilter.clients.dns import LOOKUP_FAILED, addressOf, answersOf, lookup
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import (
+    Option,
+    nonNegativeInteger,
+    optional,
+    positiveNumber,
+    string)
+from pyfilter.engine.reply import Reply
 from pyfilter.store import StoreError, Table, onStoreErrorOption
 
 GOOD = 1
@@ -81,10 +86,10 @@ NO_SERVERS = Reply(
 
 #: The reference's wording of the stage a call-out broke at.
 STAGE_WORDS = {
-    callout.CONNECT: "connect",
-    callout.HELO: "HELO",
-    callout.MAIL: "MAIL command",
-    callout.RCPT: "RCPT command",
+    smtpcallout.CONNECT: "connect",
+    smtpcallout.HELO: "HELO",
+    smtpcallout.MAIL: "MAIL command",
+    smtpcallout.RCPT: "RCPT command",
 }
 
 
@@ -272,11 +277,11 @@ class Dialback(Filter):
         """
         try:
             address = yield self.address(host, deadline)
-            answer = yield callout.callout(
+            answer = yield smtpcallout.callout(
                 self.context.reactor, address, self.config["smtp_port"],
                 self.context.courier.esmtphelo(), self.postmaster, sender,
                 self.config["smtp_timeout"], deadline)
-        except callout.CalloutError as e:
+        except smtpcallout.CalloutError as e:
             self.log.info("dialback: {host} for {sender}: {error}",
                           host=host, sender=sender, error=e)
             return Reply("400", "SMTP class exception during "
@@ -289,9 +294,9 @@ class Dialback(Filter):
 
     @defer.inlineCallbacks
     def judge(self, answer, host, sender):
-        if answer.stage == callout.HELO:
+        if answer.stage == smtpcallout.HELO:
             return Reply("421", f"{host} rejected the HELO command"), False
-        if answer.stage == callout.MAIL:
+        if answer.stage == smtpcallout.MAIL:
             return (Reply("421", f"{host} rejected the MAIL FROM command"),
                     False)
         if answer.code // 100 == 2:

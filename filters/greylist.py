@@ -34,8 +34,9 @@ import time
 
 from twisted.internet import defer
 
-from pyfilter.filter import Filter, Option, nonNegativeInteger
-from pyfilter.reply import Reply
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, nonNegativeInteger
+from pyfilter.engine.reply import Reply
 from pyfilter.store import (Table, answerStoreError, clientNetwork, gather,
                             onStoreErrorOption, referenceNetwork)
 

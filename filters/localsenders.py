@@ -7,7 +7,7 @@ looked up with courier-authdaemond, for a hosted domain (C{hosteddomains})
 the whole address; other senders, and the null sender, are not checked.
 Aliases and other addresses authdaemond does not know are refused as
 senders.  The authdaemond socket comes from section C{[authdaemon.py]}
-(see L{pyfilter.authdaemon}).
+(see L{pyfilter.clients.authdaemond}).
 
 Options (section C{[localsenders.py]}):
 
@@ -22,10 +22,11 @@ Replies: C{517 Sender does not exist: <sender>};
 C{517 Policy requires local senders to authenticate.}
 """
 
-from pyfilter import authdaemon
-from pyfilter.filter import Filter, Option, boolean
-from pyfilter.reply import Reply
-from pyfilter.serviceclient import ServiceError, outage, unavailableReply
+from pyfilter.clients import authdaemond
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, boolean
+from pyfilter.engine.reply import Reply
+from pyfilter.clients.base import ServiceError, outage, unavailableReply
 
 MUST_AUTHENTICATE = Reply(
     "517", "Policy requires local senders to authenticate.")
@@ -41,11 +42,11 @@ class LocalSenders(Filter):
     }
 
     def start(self):
-        self.authdaemon = authdaemon.clientFor(self.context)
+        self.authdaemon = authdaemond.clientFor(self.context)
 
     def consider(self, message):
         sender = message.sender or ""
-        name = authdaemon.accountName(self.context.courier, sender)
+        name = authdaemond.accountName(self.context.courier, sender)
         if name is None:
             return None
         d = self.authdaemon.userInfo(name)

@@ -9,7 +9,7 @@ with a leading C{rfc822;} removed from the original.  Never decides (no
 opinion).  No options.
 """
 
-from pyfilter.filter import Filter
+from pyfilter.engine.filter import Filter
 
 _ORCPT_PREFIX = "rfc822;"
 

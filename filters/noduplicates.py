@@ -15,8 +15,8 @@ asked for; the default and NOTIFY=NEVER give the default), and all edits of
 a message are written at once.
 """
 
-from pyfilter import controledit
-from pyfilter.filter import Filter
+from pyfilter.courier import controledit
+from pyfilter.engine.filter import Filter
 
 
 def canonical(rawAddress):

@@ -10,8 +10,8 @@ file is replaced atomically.  Mail without an auth user is left alone.
 Never decides (no opinion).  No options.
 """
 
-from pyfilter import rewrite
-from pyfilter.filter import Filter
+from pyfilter.courier import rewrite
+from pyfilter.engine.filter import Filter
 
 
 class NoReceivedHeaders(Filter):

@@ -12,8 +12,8 @@ again: its record is edited byte for byte, so addresses that are not UTF-8
 stay intact and its other DSN flags are kept.
 """
 
-from pyfilter import controledit
-from pyfilter.filter import Filter
+from pyfilter.courier import controledit
+from pyfilter.engine.filter import Filter
 
 
 def withoutSuccess(notify):

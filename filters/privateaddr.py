@@ -46,12 +46,19 @@ import re
 
 from twisted.internet import defer
 
-from pyfilter import ldapsource
-from pyfilter.filter import (
-    ConfigError, Filter, Option, mapping, nonNegativeInteger, optional,
-    positiveNumber, string, stringList)
-from pyfilter.reply import Reply
-from pyfilter.serviceclient import (
+from pyfilter.clients import ldap
+from pyfilter.config.errors import ConfigError
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import (
+    Option,
+    mapping,
+    nonNegativeInteger,
+    optional,
+    positiveNumber,
+    string,
+    stringList)
+from pyfilter.engine.reply import Reply
+from pyfilter.clients.base import (
     ServiceError, outage, positiveInteger, unavailableReply)
 
 REFUSED = Reply("517", "Sender is not allowed by privacy settings.")
@@ -65,7 +72,7 @@ def patternList(value):
 
 
 def ldapURL(value):
-    ldapsource.parseURL(string(value))
+    ldap.parseURL(string(value))
     return value
 
 
@@ -93,7 +100,7 @@ class PrivateAddr(Filter):
                                 "recipient to allowed sender patterns"),
         "ldap_url": Option(None, optional(ldapURL), "ldap://host[:port]"),
         "ldap_base_dn": Option("", string, "search base"),
-        "ldap_filter": Option("(mail=%s)", ldapsource.checkFilterTemplate,
+        "ldap_filter": Option("(mail=%s)", ldap.checkFilterTemplate,
                               "search filter, %s is the recipient"),
         "ldap_attribute": Option("allowedSender", string,
                                  "attribute listing allowed senders"),
@@ -117,7 +124,7 @@ class PrivateAddr(Filter):
             if not self.config["ldap_base_dn"]:
                 raise ConfigError("[privateaddr.py] ldap_base_dn must be set "
                                   "with ldap_url")
-            self.directory = ldapsource.LdapSource(
+            self.directory = ldap.LdapSource(
                 self.context.reactor, self.config["ldap_url"],
                 self.config["ldap_base_dn"], self.config["ldap_filter"],
                 self.config["ldap_attribute"], self.config["ldap_bind_dn"],

@@ -11,7 +11,7 @@ C{maildirsize} is not over quota.  A relative maildir (authdaemond's usual
 C{./Maildir}) is taken in the account's home (the reference resolved it
 against its own working directory).  The size of the incoming message is
 not counted, as in the reference.  The authdaemond socket comes from section
-C{[authdaemon.py]} (see L{pyfilter.authdaemon}).
+C{[authdaemon.py]} (see L{pyfilter.clients.authdaemond}).
 
 Option (section C{[quota.py]}):
 
@@ -29,11 +29,12 @@ import os
 
 from twisted.internet import defer
 
-from pyfilter import authdaemon
-from pyfilter.boundedread import readAtMost
-from pyfilter.filter import Filter, Option
-from pyfilter.reply import Reply
-from pyfilter.serviceclient import ServiceError, outage, unavailableReply
+from pyfilter.clients import authdaemond
+from pyfilter.files import readAtMost
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option
+from pyfilter.engine.reply import Reply
+from pyfilter.clients.base import ServiceError, outage, unavailableReply
 
 #: maildirsize files larger than this are not read (Courier recalculates
 #: them long before: past 5120 bytes).
@@ -98,7 +99,7 @@ class Quota(Filter):
     }
 
     def start(self):
-        self.authdaemon = authdaemon.clientFor(self.context)
+        self.authdaemon = authdaemond.clientFor(self.context)
 
     def consider(self, message):
         return defer.Deferred.fromCoroutine(self._consider(message))
@@ -106,7 +107,7 @@ class Quota(Filter):
     async def _consider(self, message):
         seen = set()
         for recipient in message.recipients:
-            name = authdaemon.accountName(self.context.courier,
+            name = authdaemond.accountName(self.context.courier,
                                           recipient.address)
             if name is None or name in seen:
                 continue

@@ -28,8 +28,9 @@ get up to an interval's worth of each other server's messages past the
 limit.  C{count_interval = 0} writes every message before answering.
 """
 
-from pyfilter.filter import Filter, Option, boolean, nonNegativeInteger
-from pyfilter.reply import Reply
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, boolean, nonNegativeInteger
+from pyfilter.engine.reply import Reply
 from pyfilter.store import (Table, answerStoreError, clientNetwork,
                             onStoreErrorOption)
 

@@ -18,8 +18,8 @@ Options (section C{[ratelimitauth.py]}):
 Counters live in the state store, apart from ratelimit's.
 """
 
-from pyfilter.filter import Option, nonNegativeInteger
-from pyfilter.reply import Reply
+from pyfilter.engine.options import Option, nonNegativeInteger
+from pyfilter.engine.reply import Reply
 from pyfilter.store import onStoreErrorOption
 
 from filters.ratelimit import RateLimit

@@ -30,8 +30,9 @@ status is checked.
 
 import email.utils
 
-from pyfilter.filter import Filter, Option, string
-from pyfilter.sendmail import Sendmail
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, string
+from pyfilter.courier.sendmail import Sendmail
 
 DEFAULT_SITEID = "69f7dc20-7aef-420b-a8d2-85ea229f97ba"
 _ORCPT_PREFIX = "rfc822;"

@@ -43,12 +43,18 @@ C{max_msg_size} are neither checked nor changed.
 
 import re
 
-from pyfilter import rewrite, spamd
-from pyfilter.filter import (
-    Filter, Option, nonNegativeInteger, number, optional, positiveNumber,
+from pyfilter.courier import rewrite
+from pyfilter.clients import spamd
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import (
+    Option,
+    nonNegativeInteger,
+    number,
+    optional,
+    positiveNumber,
     string)
-from pyfilter.reply import Reply
-from pyfilter.serviceclient import (
+from pyfilter.engine.reply import Reply
+from pyfilter.clients.base import (
     ServiceError, address, outage, positiveInteger, unavailableReply)
 
 _SCORE = re.compile(r"(?:^|\s)score=(-?\d+(?:\.\d+)?)(?:\s|$)")

@@ -35,9 +35,9 @@ A malformed client address in the control file gives
 C{451 Internal failure locating control files}.
 """
 
-from pyfilter.filter import Option
-from pyfilter.reply import Reply
-from pyfilter.spfdns import SPFFilter
+from pyfilter.engine.options import Option
+from pyfilter.engine.reply import Reply
+from pyfilter.clients.spf import SPFFilter
 from pyfilter.store import storeErrorAnswer
 
 DENY = Reply("517", "SPF returns deny")

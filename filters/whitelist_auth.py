@@ -7,8 +7,8 @@ C{whitelist_auth for A B}, skips the filters A and B for it).  Other mail gets
 no opinion.  No options.
 """
 
-from pyfilter.filter import Filter
-from pyfilter.reply import OK
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.reply import OK
 
 
 class WhitelistAuth(Filter):

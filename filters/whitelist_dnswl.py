@@ -31,10 +31,11 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.names import dns as names
 
-from pyfilter.dns import LOOKUP_FAILED, answersOf, lookup
-from pyfilter.filter import Filter, Option, nonNegativeInteger, positiveNumber
-from pyfilter.filter import stringList
-from pyfilter.reply import OK
+from pyfilter.clients.dns import LOOKUP_FAILED, answersOf, lookup
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, nonNegativeInteger, positiveNumber
+from pyfilter.engine.options import stringList
+from pyfilter.engine.reply import OK
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 REFUSED = ipaddress.ip_address("127.0.0.255")

@@ -17,8 +17,8 @@ A malformed client address in the control file gives
 C{451 Internal failure locating control files}.  No options.
 """
 
-from pyfilter.filter import Filter
-from pyfilter.reply import OK
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.reply import OK
 
 
 class WhitelistRelayClients(Filter):

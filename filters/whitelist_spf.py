@@ -26,8 +26,8 @@ A malformed client address in the control file gives
 C{451 Internal failure locating control files}.
 """
 
-from pyfilter.reply import OK
-from pyfilter.spfdns import SPFFilter
+from pyfilter.engine.reply import OK
+from pyfilter.clients.spf import SPFFilter
 
 
 class WhitelistSPF(SPFFilter):

@@ -59,12 +59,18 @@ from dataclasses import dataclass
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from pyfilter import controledit, headerblock, mime
-from pyfilter.filter import (ConfigError, boolean, nonNegativeInteger,
-                             optional, string)
-from pyfilter.ownership import giveToDirectoryOwner
-from pyfilter.rewrite import fsyncPath
-from pyfilter.sendmail import Sendmail
+from pyfilter.courier import controledit
+from pyfilter.courier import headerblock
+from pyfilter.courier import mime
+from pyfilter.config.errors import ConfigError
+from pyfilter.engine.options import (
+    boolean,
+    nonNegativeInteger,
+    optional,
+    string)
+from pyfilter.files import giveToDirectoryOwner
+from pyfilter.files import fsyncPath
+from pyfilter.courier.sendmail import Sendmail
 
 SECTION = "quarantine"
 KEY_FILE = "quarantine.key"
@@ -478,7 +484,7 @@ def forContext(context):
 
 def quarantine(context, message, explanation):
     """
-    Hold C{message} (a L{pyfilter.message.Message}) in the quarantine,
+    Hold C{message} (a L{pyfilter.engine.message.Message}) in the quarantine,
     mark its recipients delivered and notify them.
 
     @return: a Deferred firing with the entry id once everything is done,

@@ -21,7 +21,7 @@ import time
 
 from hypothesis import given, seed
 
-from pyfilter import mime
+from pyfilter.courier import mime
 from tests import test_mime_differential as differential
 
 

@@ -268,7 +268,7 @@ def dnsFilter(context, name):
     """
     The filter C{name} configured from C{context}'s modules config.
     """
-    from pyfilter.loader import makeFilter
+    from pyfilter.engine.loader import makeFilter
     return makeFilter(name, context.modules, context)[0]
 
 

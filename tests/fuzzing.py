@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.logger import Logger
 
-from pyfilter import mime
-from pyfilter.chain import Chain, Entry
-from pyfilter.control import ControlFile, ControlFileError, ControlFiles
-from pyfilter.handler import RequestHandler
-from pyfilter.message import Message
-from pyfilter.protocol import LINGER_SECONDS, RequestFactory, RequestProtocol
+from pyfilter.courier import mime
+from pyfilter.engine.chain import Chain, Entry
+from pyfilter.courier.control import ControlFile, ControlFileError, ControlFiles
+from pyfilter.daemon.requests import RequestHandler
+from pyfilter.engine.message import Message
+from pyfilter.daemon.protocol import LINGER_SECONDS, RequestFactory, RequestProtocol
 from tests.helpers import HalfCloseTransport
 
 #: One reply line: three digits, a dash (more lines follow) or a space.

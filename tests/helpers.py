@@ -11,11 +11,11 @@ import tempfile
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from pyfilter.context import Context
-from pyfilter.courierpaths import DEBIAN, CourierPaths
-from pyfilter.message import Message
-from pyfilter.modulesconfig import ModulesConfig
-from pyfilter.threads import BoundedThreads
+from pyfilter.engine.context import Context
+from pyfilter.courier.paths import DEBIAN, CourierPaths
+from pyfilter.engine.message import Message
+from pyfilter.config.modulesfile import ModulesConfig
+from pyfilter.engine.threads import BoundedThreads
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
@@ -77,7 +77,7 @@ def makeContext(testCase, reactor=None, sysconfdir=None, modulesText="",
     A L{Context} on a L{Clock} (unless C{reactor} is given), with a modules
     configuration parsed from C{modulesText}.
     """
-    from pyfilter.courierconfig import CourierConfig
+    from pyfilter.courier.sysconf import CourierConfig
     reactor = reactor or Clock()
     sysconfdir = sysconfdir or courierSysconf(testCase)
     paths = CourierPaths(**dict(DEBIAN, sysconfdir=sysconfdir))

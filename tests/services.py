@@ -337,7 +337,7 @@ def serviceFilter(testCase, name, modulesText="", courierFiles=None,
 
     from twisted.internet import reactor
 
-    from pyfilter.loader import makeFilter
+    from pyfilter.engine.loader import makeFilter
     from tests.helpers import courierSysconf, makeContext
     sysconfdir = courierSysconf(testCase, courierFiles)
     with dbm.gnu.open(os.path.join(sysconfdir, "hosteddomains.dat"),

@@ -5,7 +5,7 @@ L{Clock}, messages with a client address, and a store that fails.
 
 from twisted.internet import defer
 
-from pyfilter.loader import makeFilter
+from pyfilter.engine.loader import makeFilter
 from tests.helpers import makeContext, writeMessage
 
 START = 1_800_000_000.0

@@ -8,9 +8,10 @@ from twisted.internet import defer
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
 
-from pyfilter import emailscan, mime
-from pyfilter.loader import makeFilter
-from pyfilter.modulesconfig import ModulesConfig
+from pyfilter.courier import emailscan
+from pyfilter.courier import mime
+from pyfilter.engine.loader import makeFilter
+from pyfilter.config.modulesfile import ModulesConfig
 from tests.helpers import sampleMessage, writeMessage
 
 from filters.attachments import BLACKLISTED, TOO_COMPLEX
@@ -272,7 +273,7 @@ class AttachmentsTests(unittest.TestCase):
     def test_invalidPatternIsConfigError(self):
         """An invalid regular expression is a configuration error naming the
         option."""
-        from pyfilter.filter import ConfigError
+        from pyfilter.config.errors import ConfigError
         error = self.assertRaises(
             ConfigError, attachmentsFilter,
             "[attachments.py]\nblocked_pattern = r'('\n")

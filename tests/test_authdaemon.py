@@ -1,13 +1,13 @@
 """
-Tests for pyfilter.authdaemon against a real courier-authdaemond.
+Tests for pyfilter.clients.authdaemond against a real courier-authdaemond.
 """
 
 from twisted.internet import defer, reactor
 from twisted.logger import capturedLogs
 from twisted.trial import unittest
 
-from pyfilter import authdaemon
-from pyfilter.serviceclient import ServiceError
+from pyfilter.clients import authdaemond
+from pyfilter.clients.base import ServiceError
 from tests import services
 from tests.helpers import makeContext
 
@@ -15,34 +15,34 @@ from tests.helpers import makeContext
 class ParseReplyTests(unittest.TestCase):
     def test_incomplete(self):
         """A reply without its final dot line is incomplete."""
-        self.assertIsNone(authdaemon.parseReply(b"HOME=/h\n", False))
+        self.assertIsNone(authdaemond.parseReply(b"HOME=/h\n", False))
 
     def test_account(self):
         """KEY=value lines become a dict, split at the first '='."""
-        self.assertEqual(authdaemon.parseReply(b"HOME=/h\nOPTIONS=a=b\n.\n",
+        self.assertEqual(authdaemond.parseReply(b"HOME=/h\nOPTIONS=a=b\n.\n",
                                                False),
                          ({"HOME": "/h", "OPTIONS": "a=b"},))
 
     def test_fail(self):
         """FAIL means no such account."""
-        self.assertEqual(authdaemon.parseReply(b"FAIL\n", False), (None,))
+        self.assertEqual(authdaemond.parseReply(b"FAIL\n", False), (None,))
 
     def test_askable(self):
         """Names with whitespace or control characters cannot be asked."""
-        self.assertTrue(authdaemon.askable("alice@example.test"))
+        self.assertTrue(authdaemond.askable("alice@example.test"))
         for name in ("", "a b", "a\nPRE . smtp root", "a\tb", "a\x7f"):
-            self.assertFalse(authdaemon.askable(name))
+            self.assertFalse(authdaemond.askable(name))
 
 
 class ClientForTests(unittest.TestCase):
     def test_debianFallback(self):
         """Without socket_path and the reference's socket, Debian's is used."""
-        self.patch(authdaemon, "REFERENCE_SOCKET", "/nonexistent/socket")
-        self.patch(authdaemon.OPTIONS["socket_path"], "default",
+        self.patch(authdaemond, "REFERENCE_SOCKET", "/nonexistent/socket")
+        self.patch(authdaemond.OPTIONS["socket_path"], "default",
                    "/nonexistent/socket")
         with capturedLogs() as events:
-            client = authdaemon.clientFor(makeContext(self))
-        self.assertEqual(client.where, authdaemon.DEBIAN_SOCKET)
+            client = authdaemond.clientFor(makeContext(self))
+        self.assertEqual(client.where, authdaemond.DEBIAN_SOCKET)
         self.assertEqual(len(events), 1)
 
     def test_configured(self):
@@ -50,15 +50,15 @@ class ClientForTests(unittest.TestCase):
         context = makeContext(self, modulesText=(
             "[authdaemon.py]\nsocket_path = '/x/socket'\ntimeout = 3\n"
             "max_connections = 2\n"))
-        client = authdaemon.clientFor(context)
+        client = authdaemond.clientFor(context)
         self.assertEqual((client.where, client.timeout), ("/x/socket", 3))
-        self.assertIs(authdaemon.clientFor(context), client)
+        self.assertIs(authdaemond.clientFor(context), client)
 
 
 class AuthdaemonClientTests(unittest.TestCase):
     def setUp(self):
         self.authdaemond = services.shared(services.Authdaemond)
-        self.client = authdaemon.AuthdaemonClient(
+        self.client = authdaemond.AuthdaemonClient(
             reactor, self.authdaemond.socketPath, timeout=5)
 
     @defer.inlineCallbacks
@@ -93,7 +93,7 @@ class AuthdaemonClientTests(unittest.TestCase):
     def test_timeout(self):
         """An authdaemond that does not answer fails after the timeout."""
         server = services.SilentServer(self)
-        client = authdaemon.AuthdaemonClient(reactor, server.path,
+        client = authdaemond.AuthdaemonClient(reactor, server.path,
                                              timeout=0.2)
         e = yield self.assertFailure(client.userInfo("alice"), ServiceError)
         self.assertEqual(str(e),

@@ -4,7 +4,7 @@ Tests for the auto_whitelist filter.
 
 from twisted.trial import unittest
 
-from pyfilter.reply import OK
+from pyfilter.engine.reply import OK
 from tests.statefilters import breakStore, decide, message, startFilter
 
 

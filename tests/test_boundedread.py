@@ -1,10 +1,10 @@
 """
-Tests for pyfilter.boundedread.
+Tests for pyfilter.files.
 """
 
 from twisted.trial import unittest
 
-from pyfilter.boundedread import readAtMost, readPathAtMost
+from pyfilter.files import readAtMost, readPathAtMost
 
 
 class ReadAtMostTests(unittest.TestCase):

@@ -2,9 +2,9 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from pyfilter.chain import CONFIG_ERROR, DEADLINE, SKIPPED, Chain, Entry, StaticChain
-from pyfilter.control import ControlFileError
-from pyfilter.reply import CONTROL_FAILURE, OK, Reply
+from pyfilter.engine.chain import CONFIG_ERROR, DEADLINE, SKIPPED, Chain, Entry, StaticChain
+from pyfilter.courier.control import ControlFileError
+from pyfilter.engine.reply import CONTROL_FAILURE, OK, Reply
 from tests.helpers import sampleMessage
 
 

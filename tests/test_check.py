@@ -10,7 +10,7 @@ import re
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial import unittest
 
-from pyfilter import check
+from pyfilter.cli import check
 from tests import legacymods
 from tests.helpers import courierSysconf, samplePaths
 
@@ -163,9 +163,9 @@ class CheckTests(unittest.TestCase):
     def test_defaultConfigs(self):
         """Without options the configuration files are pyfilter's, else the
         reference's."""
-        from pyfilter import tap
-        self.assertEqual(tap.CHAIN_CONFIGS,
+        from pyfilter.daemon import twistd
+        self.assertEqual(twistd.CHAIN_CONFIGS,
                          ("/etc/pyfilter.conf", "/etc/pythonfilter.conf"))
-        self.assertEqual(tap.MODULES_CONFIGS,
+        self.assertEqual(twistd.MODULES_CONFIGS,
                          ("/etc/pyfilter-modules.conf",
                           "/etc/pythonfilter-modules.conf"))

@@ -1,5 +1,5 @@
 """
-Tests for the clamav filter and pyfilter.clamd, against a real clamd with
+Tests for the clamav filter and pyfilter.clients.clamd, against a real clamd with
 the project's test signature.
 """
 
@@ -8,10 +8,11 @@ from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
 
-from pyfilter import clamd, quarantine
-from pyfilter.filter import ConfigError
-from pyfilter.reply import Reply
-from pyfilter.serviceclient import ServiceError
+from pyfilter.clients import clamd
+from pyfilter import quarantine
+from pyfilter.config.errors import ConfigError
+from pyfilter.engine.reply import Reply
+from pyfilter.clients.base import ServiceError
 from tests import services
 from tests.helpers import writeMessage
 

@@ -4,7 +4,7 @@ Tests for the comeagain filter.
 
 from twisted.trial import unittest
 
-from pyfilter.reply import Reply
+from pyfilter.engine.reply import Reply
 from tests.statefilters import breakStore, decide, message, startFilter
 
 SEND_AGAIN = Reply("421", "Please send the message again to prove you are "

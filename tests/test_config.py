@@ -1,9 +1,10 @@
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from pyfilter import literal, loader
-from pyfilter.chainconfig import parseChain, readChain
-from pyfilter.filter import ConfigError
-from pyfilter.modulesconfig import ModulesConfig
+from pyfilter.config import literals
+from pyfilter.engine import loader
+from pyfilter.config.chainfile import parseChain, readChain
+from pyfilter.config.errors import ConfigError
+from pyfilter.config.modulesfile import ModulesConfig
 from tests.helpers import makeContext
 
 
@@ -24,12 +25,12 @@ class LiteralTests(SynchronousTestCase):
             "10 # a comment": 10,
         }
         for text, value in cases.items():
-            self.assertEqual(literal.evaluate(text), value, text)
+            self.assertEqual(literals.evaluate(text), value, text)
 
     def test_multiLineDict(self):
         """A dictionary spread over several lines is read."""
         text = "{ 'help@x': ['[^@]*@.*x'],\n  'web@x': ['a', 'b'] }"
-        self.assertEqual(literal.evaluate(text),
+        self.assertEqual(literals.evaluate(text),
                          {"help@x": ["[^@]*@.*x"], "web@x": ["a", "b"]})
 
     def test_codeRefused(self):
@@ -37,11 +38,11 @@ class LiteralTests(SynchronousTestCase):
         for text in ("__import__('os').system('true')", "open('/etc/passwd')",
                      "x", "().__class__", "[i for i in range(3)]",
                      "lambda: 1", "2 ** 1000", "'a' * 10**9", "1; 2"):
-            self.assertRaises(literal.LiteralError, literal.evaluate, text)
+            self.assertRaises(literals.LiteralError, literals.evaluate, text)
 
     def test_hugeNumbersRefused(self):
         """Arithmetic cannot build unbounded numbers."""
-        self.assertRaises(literal.LiteralError, literal.evaluate,
+        self.assertRaises(literals.LiteralError, literals.evaluate,
                           "99999999999 * 99999999999 * 99999999999")
 
 
@@ -74,7 +75,7 @@ class ModulesConfigTests(SynchronousTestCase):
 
     def test_filterOptionsChecked(self):
         """Option values are checked against the filter's declared types."""
-        from pyfilter.filter import Option, integer
+        from pyfilter.engine.options import Option, integer
         path = self.write("[x.py]\nn = 'ten'\n")
         config = ModulesConfig.read(path)
         error = self.assertRaises(ConfigError, config.filterOptions, "x",
@@ -84,7 +85,7 @@ class ModulesConfigTests(SynchronousTestCase):
 
     def test_filterOptionsDefaultsAndUnknown(self):
         """Absent options take defaults; unknown ones are reported."""
-        from pyfilter.filter import Option, integer
+        from pyfilter.engine.options import Option, integer
         config = ModulesConfig.read(self.write("[x.py]\nm = 2\n"))
         values, unknown = config.filterOptions("x", {"n": Option(7, integer)})
         self.assertEqual(values, {"n": 7})

@@ -1,5 +1,5 @@
 """
-Tests for pyfilter.controledit: control file edits in Courier's record
+Tests for pyfilter.courier.controledit: control file edits in Courier's record
 format.
 """
 
@@ -7,9 +7,9 @@ import os
 
 from twisted.trial import unittest
 
-from pyfilter import controledit
-from pyfilter.control import ControlFileError, ControlFiles
-from pyfilter.message import Message
+from pyfilter.courier import controledit
+from pyfilter.courier.control import ControlFileError, ControlFiles
+from pyfilter.engine.message import Message
 from tests.helpers import copyTree, samplePaths, writeMessage, FIXTURES
 
 

@@ -1,5 +1,5 @@
 """
-Tests for L{pyfilter.courierconfig}: Courier's configuration files, read from
+Tests for L{pyfilter.courier.sysconf}: Courier's configuration files, read from
 the compiled GDBM tables and from their text sources, cached until they
 change.
 """
@@ -14,8 +14,8 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SkipTest, TestCase
 
-from pyfilter import courierconfig
-from pyfilter.courierconfig import CourierConfig, parseMakedat
+from pyfilter.courier import sysconf
+from pyfilter.courier.sysconf import CourierConfig, parseMakedat
 from tests.helpers import courierSysconf
 
 ACCESS_SOURCE = """\
@@ -70,7 +70,7 @@ BASE_FILES = {
 
 
 def requireGdbm():
-    if courierconfig.gdbm is None:
+    if sysconf.gdbm is None:
         raise SkipTest("this Python has no dbm.gnu")
 
 
@@ -79,7 +79,7 @@ def writeGdbm(path, table):
     Write C{table} (text to text) as the GDBM file Courier's tools write.
     """
     requireGdbm()
-    db = courierconfig.gdbm.open(path, "n")
+    db = sysconf.gdbm.open(path, "n")
     try:
         for key, value in table.items():
             db[key.encode()] = value.encode()
@@ -99,7 +99,7 @@ def compiledSysconf(testCase, extra=None):
     })
     files.update(extra or {})
     directory = courierSysconf(testCase, files)
-    if courierconfig.gdbm is not None:
+    if sysconf.gdbm is not None:
         writeGdbm(os.path.join(directory, "smtpaccess.dat"),
                   parseMakedat(ACCESS_SOURCE.split("\n"), cidr=True))
         writeGdbm(os.path.join(directory, "hosteddomains.dat"),
@@ -109,7 +109,7 @@ def compiledSysconf(testCase, extra=None):
 
 
 def withoutGdbm(testCase):
-    testCase.patch(courierconfig, "gdbm", None)
+    testCase.patch(sysconf, "gdbm", None)
 
 
 def settle(directory, clock):
@@ -229,12 +229,12 @@ class CachingTests(TestCase):
         self.directory = courierSysconf(self, {"locals": "a.test\n"})
         self.config = CourierConfig(self.directory, self.clock)
         self.reads = []
-        readLines = courierconfig._readLines
+        readLines = sysconf._readLines
 
         def countingReadLines(paths):
             self.reads.append(paths)
             return readLines(paths)
-        self.patch(courierconfig, "_readLines", countingReadLines)
+        self.patch(sysconf, "_readLines", countingReadLines)
 
     def rewrite(self, text):
         path = os.path.join(self.directory, "locals")
@@ -264,7 +264,7 @@ class CachingTests(TestCase):
         self.config.isLocal("a.test")
         self.config.isLocal("a.test")
         self.assertEqual(len(self.reads), 1)
-        self.clock.advance(courierconfig.SETTLE_SECONDS + 1)
+        self.clock.advance(sysconf.SETTLE_SECONDS + 1)
         for _ in range(3):
             self.config.isLocal("a.test")
         self.assertEqual(len(self.reads), 2)
@@ -278,7 +278,7 @@ class CachingTests(TestCase):
         with open(path, "w") as f:
             f.write("b.test\n")
         os.utime(path, (5000, 5000))
-        self.clock.advance(courierconfig.SETTLE_SECONDS)
+        self.clock.advance(sysconf.SETTLE_SECONDS)
         self.assertFalse(self.config.isLocal("a.test"))
 
     def test_accessDatReloaded(self):
@@ -289,8 +289,8 @@ class CachingTests(TestCase):
         writeGdbm(path, {"10": "allow,RELAYCLIENT"})
         settle(self.directory, self.clock)
         opened = []
-        readGdbm = courierconfig.readGdbm
-        self.patch(courierconfig, "readGdbm",
+        readGdbm = sysconf.readGdbm
+        self.patch(sysconf, "readGdbm",
                    lambda p: opened.append(p) or readGdbm(p))
         for _ in range(3):
             self.assertTrue(self.config.isRelayClient("10.1.2.3"))
@@ -503,7 +503,7 @@ class MakedatTests(TestCase):
             [makedat, f"-src={directory}/source", f"-file={target}",
              f"-tmp={target}.tmp", *flags],
             check=True, timeout=30, capture_output=True)
-        return courierconfig.readGdbm(target)
+        return sysconf.readGdbm(target)
 
     def test_courierMakesmtpaccess(self):
         """Our reading of an access source equals what Courier's

@@ -11,8 +11,8 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from pyfilter.chain import CONFIG_ERROR
-from pyfilter.handler import BAD_REQUEST, REFUSED_PATH
+from pyfilter.engine.chain import CONFIG_ERROR
+from pyfilter.daemon.requests import BAD_REQUEST, REFUSED_PATH
 from tests.daemon import Daemon
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -8,8 +8,8 @@ import time
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from pyfilter.filter import ConfigError
-from pyfilter.reply import Reply
+from pyfilter.config.errors import ConfigError
+from pyfilter.engine.reply import Reply
 from pyfilter.store import StoreError, tupleKey
 from pyfilter.store.memory import MemoryStore
 from tests.dnsserver import (

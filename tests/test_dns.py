@@ -1,5 +1,5 @@
 """
-Tests for pyfilter.dns: the daemon's caching twisted.names resolver, against
+Tests for pyfilter.clients.dns: the daemon's caching twisted.names resolver, against
 a real twisted.names server on 127.0.0.1.
 """
 
@@ -10,7 +10,7 @@ from twisted.names import dns as names
 from twisted.names import error
 from twisted.trial import unittest
 
-from pyfilter.dns import (
+from pyfilter.clients.dns import (
     LOOKUP_FAILED, RESOLV_CONF, answersOf, lookup, makeResolver, parseServer)
 from tests.dnsserver import startDNSServer
 from tests.helpers import makeContext

@@ -12,8 +12,8 @@ from twisted.names import dns as names
 from twisted.trial import unittest
 
 from filters.whitelist_dnswl import queryName, zoneList
-from pyfilter.filter import ConfigError
-from pyfilter.reply import OK
+from pyfilter.config.errors import ConfigError
+from pyfilter.engine.reply import OK
 from tests.dnsserver import dnsContext, dnsFilter, startDNSServer
 from tests.helpers import writeMessage
 

@@ -17,8 +17,8 @@ import time
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from pyfilter.handler import BAD_REQUEST
-from pyfilter.reply import CONTROL_FAILURE
+from pyfilter.daemon.requests import BAD_REQUEST
+from pyfilter.engine.reply import CONTROL_FAILURE
 from tests.daemon import Daemon
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -8,10 +8,10 @@ import os
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
-from pyfilter.chain import Chain, Entry
-from pyfilter.filter import ConfigError
-from pyfilter.loader import makeFilter
-from pyfilter.reply import CONTROL_FAILURE, OK, Reply
+from pyfilter.engine.chain import Chain, Entry
+from pyfilter.config.errors import ConfigError
+from pyfilter.engine.loader import makeFilter
+from pyfilter.engine.reply import CONTROL_FAILURE, OK, Reply
 from tests.helpers import (courierSysconf, makeContext, sampleMessage,
                            writeMessage)
 from tests.test_courierconfig import compiledSysconf

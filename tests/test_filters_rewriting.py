@@ -1,6 +1,6 @@
 """
 Tests for the filters that change mail: noduplicates, nosuccessdsn,
-noreceivedheaders, add_signature, sentfolder; and pyfilter.sendmail.
+noreceivedheaders, add_signature, sentfolder; and pyfilter.courier.sendmail.
 """
 
 import os
@@ -10,9 +10,9 @@ from twisted.internet import defer, reactor
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
 
-from pyfilter.filter import ConfigError
-from pyfilter.loader import makeFilter
-from pyfilter.sendmail import Sendmail, SendmailError
+from pyfilter.config.errors import ConfigError
+from pyfilter.engine.loader import makeFilter
+from pyfilter.courier.sendmail import Sendmail, SendmailError
 from tests.helpers import courierSysconf, makeContext, writeMessage
 from tests.test_controledit import contentOf, sampleCopy
 
@@ -311,8 +311,8 @@ class XFilterTests(unittest.TestCase):
         """A reference-style module changing the message through
         courier.xfilter gets it written back, atomically, with a final
         newline."""
-        from pyfilter import compat
-        compat.install()
+        from pyfilter.legacy import aliases
+        aliases.install()
         from courier import xfilter
         message = writeMessage(self, ["ialice", "rb@example.test", "R", "N"],
                                b"Subject: old\n\nbody")
@@ -332,7 +332,7 @@ class XFilterTests(unittest.TestCase):
 
     def test_dummyDoesNotWrite(self):
         """DummyXFilter.submit leaves the data file alone."""
-        from pyfilter.compat.courier import xfilter
+        from pyfilter.legacy.courier import xfilter
         message = writeMessage(self, ["rb@example.test", "R", "N"])
         loaded = xfilter.DummyXFilter("legacy", message.dataPath,
                                       message.controlPaths)
@@ -344,7 +344,7 @@ class XFilterTests(unittest.TestCase):
     def test_unreadableIsInitError(self):
         """A data file that cannot be loaded raises InitError with the
         reference's text."""
-        from pyfilter.compat.courier import xfilter
+        from pyfilter.legacy.courier import xfilter
         message = writeMessage(self, ["rb@example.test", "R", "N"])
         error = self.assertRaises(xfilter.InitError, xfilter.XFilter, "x",
                                   message.dataPath + ".missing",
@@ -355,8 +355,8 @@ class XFilterTests(unittest.TestCase):
 
 class LegacySendmailTests(unittest.TestCase):
     def setUp(self):
-        from pyfilter.compat.courier import config
-        from pyfilter.courierpaths import DEBIAN, CourierPaths
+        from pyfilter.legacy.courier import config
+        from pyfilter.courier.paths import DEBIAN, CourierPaths
         self.bindir = os.path.abspath(self.mktemp())
         os.makedirs(self.bindir)
         self.program = os.path.join(self.bindir, "sendmail")
@@ -370,7 +370,7 @@ class LegacySendmailTests(unittest.TestCase):
     def test_chunksSubmitted(self):
         """courier.sendmail.sendmail writes the chunks to Courier's sendmail
         with -f and the recipient after the end-of-options marker."""
-        from pyfilter.compat.courier.sendmail import sendmail
+        from pyfilter.legacy.courier.sendmail import sendmail
         sendmail("bob@example.test", "alice@example.test",
                  [b"Subject: x\n", "\nbody\n"])
         self.assertEqual(contentOf(self.program + ".args"),
@@ -380,6 +380,6 @@ class LegacySendmailTests(unittest.TestCase):
 
     def test_failureRaises(self):
         """A failed submission raises instead of passing silently."""
-        from pyfilter.compat.courier.sendmail import sendmail
+        from pyfilter.legacy.courier.sendmail import sendmail
         self.assertRaises(SendmailError, sendmail, "", ["fail@example.test"],
                           [b"x\n"])

@@ -7,9 +7,9 @@ import os
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
 
-from pyfilter.loader import makeFilter
-from pyfilter.modulesconfig import ModulesConfig
-from pyfilter.reply import OK
+from pyfilter.engine.loader import makeFilter
+from pyfilter.config.modulesfile import ModulesConfig
+from pyfilter.engine.reply import OK
 from tests.helpers import sampleMessage, samplePaths, writeMessage
 
 

@@ -4,7 +4,7 @@ Tests for the greylist filter.
 
 from twisted.trial import unittest
 
-from pyfilter.reply import Reply
+from pyfilter.engine.reply import Reply
 from pyfilter.store import REFERENCE_SUFFIX, referenceKey
 from tests.statefilters import breakStore, decide, message, startFilter
 

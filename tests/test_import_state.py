@@ -16,7 +16,7 @@ import time
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from pyfilter import importstate
+from pyfilter.cli import importstate
 from pyfilter.store import REFERENCE_SUFFIX, Table, referenceKey
 from pyfilter.store.sqlite import SQLiteStore
 from tests.daemon import ROOT

@@ -13,8 +13,8 @@ import subprocess
 
 from twisted.trial import unittest
 
-from pyfilter import install
-from pyfilter.courierpaths import CourierPaths
+from pyfilter.cli import courierinstall
+from pyfilter.courier.paths import CourierPaths
 
 
 class FakeRun:
@@ -27,7 +27,7 @@ class FakeRun:
         self.calls = []
         self.answer = answer or (lambda argv: None)
 
-    def __call__(self, argv, timeout=install.COMMAND_TIMEOUT, cwd="/"):
+    def __call__(self, argv, timeout=courierinstall.COMMAND_TIMEOUT, cwd="/"):
         self.calls.append(list(argv))
         answer = self.answer(argv)
         if answer is None:
@@ -69,7 +69,7 @@ class InstallerMixin:
         return os.path.join(self.root, *parts)
 
     def installer(self, socketWait=0):
-        return install.Installer(self.paths, filtersDir=self.path("filters"),
+        return courierinstall.Installer(self.paths, filtersDir=self.path("filters"),
                                  pidDir=self.path("run"), out=self.said.append,
                                  run=self.run, socketWait=socketWait)
 
@@ -82,7 +82,7 @@ class WrapperTextTests(unittest.TestCase):
 
     def test_execsTwistdWithAbsolutePaths(self):
         """The wrapper execs twistd in the foreground with no pid or log file and the given paths."""
-        text = install.wrapperText("/opt/pf/bin/twistd", "/etc/pyfilter.conf",
+        text = courierinstall.wrapperText("/opt/pf/bin/twistd", "/etc/pyfilter.conf",
                                    "/etc/pyfilter-modules.conf",
                                    "/var/lib/pyfilter")
         self.assertTrue(text.startswith("#!/bin/sh\n"))
@@ -94,7 +94,7 @@ class WrapperTextTests(unittest.TestCase):
 
     def test_quotesArguments(self):
         """Paths and extra arguments with shell metacharacters are quoted."""
-        text = install.wrapperText("/opt/my venv/bin/twistd", "/etc/a;b",
+        text = courierinstall.wrapperText("/opt/my venv/bin/twistd", "/etc/a;b",
                                    "/etc/m", "/var/s",
                                    ["--resolver", "127.0.0.1:5353", "$x"])
         self.assertIn("exec '/opt/my venv/bin/twistd' ", text)
@@ -107,7 +107,7 @@ class ParseArgumentsTests(unittest.TestCase):
 
     def test_defaults(self):
         """Without options the reference-like default paths and the running interpreter are used."""
-        options = install.parseArguments([])
+        options = courierinstall.parseArguments([])
         self.assertEqual(
             (options.name, options.config, options.modules_config,
              options.state_dir, options.extra, options.no_start),
@@ -116,7 +116,7 @@ class ParseArgumentsTests(unittest.TestCase):
 
     def test_extraArgumentsAfterDoubleDash(self):
         """Everything after -- goes to twistd pyfilter untouched."""
-        options = install.parseArguments(
+        options = courierinstall.parseArguments(
             ["--name", "pf2", "--no-start", "--", "--resolver", "1.2.3.4",
              "--name"])
         self.assertEqual((options.name, options.no_start, options.extra),
@@ -124,9 +124,9 @@ class ParseArgumentsTests(unittest.TestCase):
 
     def test_badName(self):
         """A filter name with a slash or a leading dot is refused."""
-        self.patch(install.sys, "stderr", io.StringIO())
+        self.patch(courierinstall.sys, "stderr", io.StringIO())
         for name in ("a/b", ".hidden"):
-            self.assertRaises(SystemExit, install.parseArguments,
+            self.assertRaises(SystemExit, courierinstall.parseArguments,
                               ["--name", name])
 
 
@@ -137,15 +137,15 @@ class ProcessAliveTests(unittest.TestCase):
         path = self.mktemp()
         with open(path, "w") as f:
             f.write(f"{os.getpid()}\n")
-        self.assertTrue(install.processAlive(path))
+        self.assertTrue(courierinstall.processAlive(path))
 
     def test_missingOrGarbage(self):
         """A missing pid file or one without a number is not alive."""
         path = self.mktemp()
-        self.assertFalse(install.processAlive(path))
+        self.assertFalse(courierinstall.processAlive(path))
         with open(path, "w") as f:
             f.write("nonsense\n")
-        self.assertFalse(install.processAlive(path))
+        self.assertFalse(courierinstall.processAlive(path))
 
 
 class WaitUntilTests(unittest.TestCase):
@@ -159,14 +159,14 @@ class WaitUntilTests(unittest.TestCase):
             sleeps.append(seconds)
             now[0] += seconds
 
-        self.assertFalse(install.waitUntil(lambda: False, 1, interval=0.25,
+        self.assertFalse(courierinstall.waitUntil(lambda: False, 1, interval=0.25,
                                            clock=lambda: now[0], sleep=sleep))
         self.assertEqual(sleeps, [0.25] * 4)
 
     def test_stopsWhenTrue(self):
         """waitUntil returns as soon as the condition holds."""
         answers = iter([False, True])
-        self.assertTrue(install.waitUntil(lambda: next(answers), 10,
+        self.assertTrue(courierinstall.waitUntil(lambda: next(answers), 10,
                                           sleep=lambda s: None))
 
 
@@ -180,7 +180,7 @@ class InstallTests(InstallerMixin, unittest.TestCase):
                                  ["--resolver", "127.0.0.1:5353"], start=False)
         wrapper = self.path("filters", "pyfilter")
         with open(wrapper) as f:
-            self.assertEqual(f.read(), install.wrapperText(
+            self.assertEqual(f.read(), courierinstall.wrapperText(
                 self.path("venv/bin/twistd"), self.config,
                 self.path("modules.conf"), stateDir,
                 ["--resolver", "127.0.0.1:5353"]))
@@ -189,7 +189,7 @@ class InstallTests(InstallerMixin, unittest.TestCase):
         self.assertEqual((stat.S_IMODE(status.st_mode), status.st_uid),
                          (0o750, os.getuid()))
         self.assertNotIn("filterctl", self.run.programs())
-        self.assertIn([self.python, "-c", install.PLUGIN_CACHE_SCRIPT],
+        self.assertIn([self.python, "-c", courierinstall.PLUGIN_CACHE_SCRIPT],
                       self.run.calls)
         self.assertFalse(os.path.exists(self.path("filters", ".pyfilter.new")))
 
@@ -203,7 +203,7 @@ class InstallTests(InstallerMixin, unittest.TestCase):
         self.assertEqual(asUser, [
             ["test", "-x", self.python],
             ["test", "-x", self.path("venv/bin/twistd")],
-            [self.python, "-c", install.IMPORT_SCRIPT],
+            [self.python, "-c", courierinstall.IMPORT_SCRIPT],
             ["test", "-r", self.config]])
         self.assertIn("note: " + self.path("absent.conf")
                       + " does not exist; every filter runs with its defaults",
@@ -214,7 +214,7 @@ class InstallTests(InstallerMixin, unittest.TestCase):
         self.run.answer = lambda argv: (
             (1, "", "") if argv[-3:] == ["test", "-x", self.python] else None)
         error = self.assertRaises(
-            install.InstallError, self.installer().install, "pyfilter",
+            courierinstall.InstallError, self.installer().install, "pyfilter",
             self.python, self.config, self.path("m"), self.path("state"),
             start=False)
         self.assertIn(f"cannot execute {self.python}", str(error))
@@ -226,7 +226,7 @@ class InstallTests(InstallerMixin, unittest.TestCase):
         """An interpreter without twistd beside it is refused."""
         os.unlink(self.path("venv/bin/twistd"))
         error = self.assertRaises(
-            install.InstallError, self.installer().install, "pyfilter",
+            courierinstall.InstallError, self.installer().install, "pyfilter",
             self.python, self.config, self.path("m"), self.path("state"))
         self.assertIn("no twistd next to", str(error))
 
@@ -234,16 +234,16 @@ class InstallTests(InstallerMixin, unittest.TestCase):
         """When the mail user cannot import pyfilter, the last error line is shown."""
         self.run.answer = lambda argv: (
             (1, "", "Traceback\nModuleNotFoundError: No module named "
-                    "'pyfilter'\n") if install.IMPORT_SCRIPT in argv else None)
+                    "'pyfilter'\n") if courierinstall.IMPORT_SCRIPT in argv else None)
         error = self.assertRaises(
-            install.InstallError, self.installer().install, "pyfilter",
+            courierinstall.InstallError, self.installer().install, "pyfilter",
             self.python, self.config, self.path("m"), self.path("state"))
         self.assertIn("No module named 'pyfilter'", str(error))
 
     def test_refusesMissingConfig(self):
         """A chain file that does not exist is refused."""
         error = self.assertRaises(
-            install.InstallError, self.installer().install, "pyfilter",
+            courierinstall.InstallError, self.installer().install, "pyfilter",
             self.python, self.path("nope.conf"), self.path("m"),
             self.path("state"))
         self.assertIn("nope.conf does not exist", str(error))
@@ -251,9 +251,9 @@ class InstallTests(InstallerMixin, unittest.TestCase):
     def test_refusesVenvWithoutPlugin(self):
         """A venv whose twistd lists no pyfilter plugin is refused."""
         self.run.answer = lambda argv: (
-            (0, "web\n", "") if install.PLUGIN_CACHE_SCRIPT in argv else None)
+            (0, "web\n", "") if courierinstall.PLUGIN_CACHE_SCRIPT in argv else None)
         error = self.assertRaises(
-            install.InstallError, self.installer().install, "pyfilter",
+            courierinstall.InstallError, self.installer().install, "pyfilter",
             self.python, self.config, self.path("m"), self.path("state"))
         self.assertIn("no pyfilter plugin", str(error))
 
@@ -296,7 +296,7 @@ class ReleaseAliasTests(InstallerMixin, unittest.TestCase):
                          ".courier-quarantine-mail:site-default")
         with open(path) as f:
             text = f.read()
-        self.assertEqual(text, install.releaseAliasText(
+        self.assertEqual(text, courierinstall.releaseAliasText(
             "pyfilter", self.path("venv/bin/pyfilter"), modulesConfig,
             self.path("state")))
         self.assertTrue(text.endswith(
@@ -312,8 +312,8 @@ class ReleaseAliasTests(InstallerMixin, unittest.TestCase):
         self.assertFalse(os.path.exists(self.path("sysconf", "aliasdir")))
 
     def test_badQuarantineSection(self):
-        """A [quarantine] section with a bad site id stops the install."""
-        self.assertRaises(install.InstallError, self.install,
+        """A [quarantine] section with a bad site id stops the courierinstall."""
+        self.assertRaises(courierinstall.InstallError, self.install,
                           "[quarantine]\nsiteid = 'a b'\n")
 
     def test_removedWithTheFilter(self):
@@ -323,7 +323,7 @@ class ReleaseAliasTests(InstallerMixin, unittest.TestCase):
         aliasDir = self.path("sysconf", "aliasdir")
         for name, text in [(".courier-quarantine-own-default", "| mine\n"),
                            (".courier-quarantine-x-default",
-                            install.releaseAliasMarker("other"))]:
+                            courierinstall.releaseAliasMarker("other"))]:
             with open(os.path.join(aliasDir, name), "w") as f:
                 f.write(text)
         self.installer().remove("pyfilter")
@@ -354,7 +354,7 @@ class ActivateTests(InstallerMixin, unittest.TestCase):
     def test_socketNeverAnswers(self):
         """A filter whose socket does not answer in time is an error that points at syslog."""
         self.markCourierfilterRunning()
-        error = self.assertRaises(install.InstallError,
+        error = self.assertRaises(courierinstall.InstallError,
                                   self.installer().activate, "pyfilter")
         self.assertIn("syslog", str(error))
 
@@ -379,7 +379,7 @@ class ActivateTests(InstallerMixin, unittest.TestCase):
     def test_filterctlFailure(self):
         """A failing filterctl is reported with its error output."""
         self.run.answer = lambda argv: (1, "", "ln: File exists\n")
-        error = self.assertRaises(install.InstallError,
+        error = self.assertRaises(courierinstall.InstallError,
                                   self.installer().activate, "pyfilter")
         self.assertIn("ln: File exists", str(error))
 
@@ -408,7 +408,7 @@ class MainTests(unittest.TestCase):
 
     def test_refusesNonRoot(self):
         """courier-install run by another user than root exits 1 with a message."""
-        self.patch(install.os, "geteuid", lambda: 1000)
-        self.patch(install.sys, "stderr", io.StringIO())
-        self.assertEqual(install.main(["--no-start"]), 1)
-        self.assertIn("must run as root", install.sys.stderr.getvalue())
+        self.patch(courierinstall.os, "geteuid", lambda: 1000)
+        self.patch(courierinstall.sys, "stderr", io.StringIO())
+        self.assertEqual(courierinstall.main(["--no-start"]), 1)
+        self.assertIn("must run as root", courierinstall.sys.stderr.getvalue())

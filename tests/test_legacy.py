@@ -16,17 +16,19 @@ from twisted.logger import capturedLogs
 from twisted.python import threadable
 from twisted.trial import unittest
 
-from pyfilter import compat, courierconfig, loader
-from pyfilter.chain import Chain, Entry
-from pyfilter.compat.courier import config, control
-from pyfilter.compat.pythonfilter import ttldb
-from pyfilter.control import ControlFileError
-from pyfilter.courierconfig import CourierConfig
-from pyfilter.courierpaths import DEBIAN, CourierPaths
-from pyfilter.filter import ConfigError
-from pyfilter.legacy import LegacyFilter
-from pyfilter.modulesconfig import ModulesConfig
-from pyfilter.reply import OK, Reply
+from pyfilter.legacy import aliases
+from pyfilter.courier import sysconf
+from pyfilter.engine import loader
+from pyfilter.engine.chain import Chain, Entry
+from pyfilter.legacy.courier import config, control
+from pyfilter.legacy.pythonfilter import ttldb
+from pyfilter.courier.control import ControlFileError
+from pyfilter.courier.sysconf import CourierConfig
+from pyfilter.courier.paths import DEBIAN, CourierPaths
+from pyfilter.config.errors import ConfigError
+from pyfilter.legacy.adapter import LegacyFilter
+from pyfilter.config.modulesfile import ModulesConfig
+from pyfilter.engine.reply import OK, Reply
 from tests import legacymods, postgres
 from tests.helpers import (courierSysconf, makeContext, sampleMessage,
                            samplePaths, writeMessage)
@@ -52,7 +54,7 @@ def configModules():
     finder comes after the path finder: see
     L{AliasTests.test_aliasIsSameModule}).
     """
-    if not compat.install():
+    if not aliases.install():
         raise unittest.SkipTest("a real courier package is installed")
     import courier.config as aliased
     return {id(module): module for module in (config, aliased)}.values()
@@ -63,7 +65,7 @@ def configured(testCase, modulesText="", files=SYSCONF):
     Configure the legacy helpers as the daemon does, for one test, with
     Courier's tables read from their text sources.
     """
-    testCase.patch(courierconfig, "gdbm", None)
+    testCase.patch(sysconf, "gdbm", None)
     sysconfdir = courierSysconf(testCase, files)
     paths = CourierPaths(**dict(DEBIAN, sysconfdir=sysconfdir))
     modules = ModulesConfig()
@@ -732,21 +734,21 @@ class PythonfilterAliasTests(unittest.TestCase):
     def test_packageWithoutAdminsOwn(self):
         """With no pythonfilter package on the path, C{pythonfilter} is
         pyfilter's, holding its ttldb."""
-        compat.install()
+        aliases.install()
         cached = sys.modules.pop("pythonfilter", None)
         self.addCleanup(sys.modules.pop, "pythonfilter", None)
         if cached is not None:
             self.addCleanup(sys.modules.__setitem__, "pythonfilter", cached)
         import pythonfilter
         import pythonfilter.ttldb
-        self.assertIs(pythonfilter, compat.pythonfilter)
+        self.assertIs(pythonfilter, aliases.pythonfilter)
         self.assertIs(pythonfilter.ttldb, ttldb)
 
     def test_adminsPackageKeepsItsModules(self):
         """An admin's pythonfilter package stays theirs, with pyfilter's
         ttldb in it."""
         legacymods.onPath(self)
-        compat.install()
+        aliases.install()
         import pythonfilter.legacysnake
         import pythonfilter.ttldb
         self.assertTrue(pythonfilter.__file__.startswith(

@@ -5,7 +5,7 @@ Tests for the localsenders filter against a real courier-authdaemond.
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from pyfilter.reply import Reply
+from pyfilter.engine.reply import Reply
 from tests import services
 from tests.helpers import writeMessage
 

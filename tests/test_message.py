@@ -3,9 +3,9 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from pyfilter import mime
-from pyfilter.control import ControlFileError, ControlFile, ControlFiles, decodeValue
-from pyfilter.message import Message
+from pyfilter.courier import mime
+from pyfilter.courier.control import ControlFileError, ControlFile, ControlFiles, decodeValue
+from pyfilter.engine.message import Message
 from tests.helpers import sampleMessage, writeMessage
 
 

@@ -14,7 +14,9 @@ import os
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
-from pyfilter import emailscan, headerblock, mime
+from pyfilter.courier import emailscan
+from pyfilter.courier import headerblock
+from pyfilter.courier import mime
 from tests.test_mime_differential import attachmentsFilter, emailFinds
 from tests.helpers import writeMessage
 

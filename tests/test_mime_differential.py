@@ -39,11 +39,11 @@ from hypothesis import strategies as st
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
-from pyfilter import mime
-from pyfilter.control import ControlFile, ControlFiles
-from pyfilter.loader import makeFilter
-from pyfilter.message import Message
-from pyfilter.modulesconfig import ModulesConfig
+from pyfilter.courier import mime
+from pyfilter.courier.control import ControlFile, ControlFiles
+from pyfilter.engine.loader import makeFilter
+from pyfilter.engine.message import Message
+from pyfilter.config.modulesfile import ModulesConfig
 
 from filters.attachments import BLACKLISTED, TOO_COMPLEX
 

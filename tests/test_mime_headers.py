@@ -1,5 +1,5 @@
 """
-The one header-block reader (L{pyfilter.headerblock}) as every part of
+The one header-block reader (L{pyfilter.courier.headerblock}) as every part of
 pyfilter that reads headers uses it: the message's headers (deliveredto,
 spamassassin, the quarantine), the rewrite API, spamd's replies.  Each
 sees the fields the email package sees, and no others.
@@ -10,7 +10,8 @@ import email.policy
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from pyfilter import rewrite, spamd
+from pyfilter.courier import rewrite
+from pyfilter.clients import spamd
 from tests.helpers import writeMessage
 from tests.test_courierconfig import compiledSysconf
 from tests.test_filters_access import LOOP, clientMessage, makeAccessFilter

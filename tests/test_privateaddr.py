@@ -8,10 +8,10 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial import unittest
 
-from pyfilter.filter import ConfigError
-from pyfilter.ldapsource import TTLCache
-from pyfilter.loader import makeFilter
-from pyfilter.reply import Reply
+from pyfilter.config.errors import ConfigError
+from pyfilter.clients.ldap import TTLCache
+from pyfilter.engine.loader import makeFilter
+from pyfilter.engine.reply import Reply
 from tests import services
 from tests.helpers import courierSysconf, makeContext, writeMessage
 

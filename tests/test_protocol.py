@@ -6,12 +6,12 @@ from twisted.internet.task import Clock
 from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 
-from pyfilter.chain import Chain, Entry
-from pyfilter.control import ControlFileError
-from pyfilter.handler import BAD_REQUEST, BUSY, REFUSED_PATH, RequestHandler
-from pyfilter.protocol import (
+from pyfilter.engine.chain import Chain, Entry
+from pyfilter.courier.control import ControlFileError
+from pyfilter.daemon.requests import BAD_REQUEST, BUSY, REFUSED_PATH, RequestHandler
+from pyfilter.daemon.protocol import (
     LINGER_BYTES, LINGER_SECONDS, MAX_PATHS, RequestFactory, RequestProtocol)
-from pyfilter.reply import CONTROL_FAILURE, OK, Reply
+from pyfilter.engine.reply import CONTROL_FAILURE, OK, Reply
 from tests.helpers import HalfCloseTransport, samplePaths
 
 

@@ -11,10 +11,12 @@ import sys
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from pyfilter import mime, quarantine, quarantinecmd
-from pyfilter.filter import ConfigError
-from pyfilter.modulesconfig import ModulesConfig
-from pyfilter.sendmail import SendmailError
+from pyfilter.courier import mime
+from pyfilter import quarantine
+from pyfilter.cli import quarantine as quarantinecommand
+from pyfilter.config.errors import ConfigError
+from pyfilter.config.modulesfile import ModulesConfig
+from pyfilter.courier.sendmail import SendmailError
 from tests.daemon import ROOT
 from tests.helpers import makeContext, writeMessage
 from tests.test_controledit import contentOf
@@ -336,7 +338,7 @@ class ReleasedMessageTests(unittest.TestCase):
 class CommandTests(unittest.TestCase):
     def release(self, store, argument, environ=None):
         out, err = io.StringIO(), io.StringIO()
-        status = self.successResultOf(quarantinecmd.release(
+        status = self.successResultOf(quarantinecommand.release(
             store, argument, environ or {}, out, err))
         return status, out.getvalue(), err.getvalue()
 
@@ -376,7 +378,7 @@ class CommandTests(unittest.TestCase):
         store = makeStore(self)
         entry = store.hold(heldMessage(self), "Virus found")
         out = io.StringIO()
-        quarantinecmd.listEntries(store, out)
+        quarantinecommand.listEntries(store, out)
         self.assertTrue(out.getvalue().startswith(entry.id + "  "))
         self.assertIn('to alice@example.test, bob@example.test  subject '
                       '"invoice"  (Virus found)\n', out.getvalue())
@@ -384,10 +386,10 @@ class CommandTests(unittest.TestCase):
     def test_usage(self):
         """Unknown commands are usage errors (status 64)."""
         err = io.StringIO()
-        self.assertEqual(quarantinecmd.main(["frobnicate"], {},
+        self.assertEqual(quarantinecommand.main(["frobnicate"], {},
                                             stdout=io.StringIO(), stderr=err),
                          64)
-        self.assertEqual(quarantinecmd.main(["purge", "x"], {},
+        self.assertEqual(quarantinecommand.main(["purge", "x"], {},
                                             stdout=io.StringIO(), stderr=err),
                          64)
 

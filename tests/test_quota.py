@@ -7,7 +7,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from filters import quota
-from pyfilter.reply import Reply
+from pyfilter.engine.reply import Reply
 from tests import services
 from tests.helpers import writeMessage
 

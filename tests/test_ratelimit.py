@@ -4,7 +4,7 @@ Tests for the ratelimit and ratelimitauth filters.
 
 from twisted.trial import unittest
 
-from pyfilter.reply import Reply
+from pyfilter.engine.reply import Reply
 from tests.statefilters import breakStore, decide, message, startFilter
 
 

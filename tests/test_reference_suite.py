@@ -8,9 +8,9 @@ The sdist is the file C{$PYFILTER_REFERENCE_SDIST} names (C{tools/test.sh}
 downloads it with C{pip download}); without it the suite is skipped.  Only
 its C{tests/} directory is extracted, to a temporary directory, so the
 reference's C{courier} and C{pythonfilter} packages are never importable:
-C{courier} is pyfilter's alias (L{pyfilter.compat}), and
+C{courier} is pyfilter's alias (L{pyfilter.legacy.aliases}), and
 C{filters.pythonfilter}, which C{test_ttldb} imports its C{ttldb} from, is
-pointed at L{pyfilter.compat.pythonfilter} while that module loads.  Each
+pointed at L{pyfilter.legacy.pythonfilter} while that module loads.  Each
 test runs in the extracted directory (the reference's tests name their
 files relative to it), with C{courier.config} unconfigured (the tests set
 C{sysconfdir} and C{_standard_config_paths} themselves) and, for
@@ -37,10 +37,10 @@ import unittest
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from pyfilter import compat
-from pyfilter.compat import pythonfilter
-from pyfilter.compat.courier import config
-from pyfilter.compat.pythonfilter import ttldb
+from pyfilter.legacy import aliases
+from pyfilter.legacy.aliases import pythonfilter
+from pyfilter.legacy.courier import config
+from pyfilter.legacy.pythonfilter import ttldb
 
 SDIST_VARIABLE = "PYFILTER_REFERENCE_SDIST"
 MODULES = ("test_config", "test_control", "test_xfilter",
@@ -142,7 +142,7 @@ def loadSuite():
                        f"download and sets it)")
     if not os.path.isfile(sdist):
         raise SkipTest(f"${SDIST_VARIABLE}: no file {sdist}")
-    if not compat.install():
+    if not aliases.install():
         raise SkipTest("a real courier package is installed")
     root = tempfile.mkdtemp(prefix="pyfilter-reference-")
     atexit.register(shutil.rmtree, root, True)

@@ -1,6 +1,6 @@
 from twisted.trial.unittest import SynchronousTestCase
 
-from pyfilter.reply import Reply
+from pyfilter.engine.reply import Reply
 
 
 class ReplyTests(SynchronousTestCase):

@@ -1,5 +1,5 @@
 """
-Tests for pyfilter.rewrite: byte-exact, streaming, atomic data file
+Tests for pyfilter.courier.rewrite: byte-exact, streaming, atomic data file
 rewriting.
 
 Test dependency: dkimpy (the DKIM test signs and verifies with it).
@@ -18,7 +18,7 @@ import dkim
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from pyfilter import rewrite
+from pyfilter.courier import rewrite
 from tests.helpers import samplePaths
 
 DKIM_KEY = b"""-----BEGIN PRIVATE KEY-----
@@ -275,7 +275,7 @@ class StreamingTests(unittest.TestCase):
 
 KILLED_REWRITE = r"""
 import sys, time
-from pyfilter import rewrite
+from pyfilter.courier import rewrite
 path, marker = sys.argv[1:3]
 realCopy = rewrite._copy
 def slowCopy(source, target, length):

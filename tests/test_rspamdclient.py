@@ -1,5 +1,5 @@
 """
-Tests for pyfilter.rspamdclient: its parsing of rspamd's replies, and the
+Tests for pyfilter.clients.rspamd: its parsing of rspamd's replies, and the
 client against a real rspamd (tests/rspamd.py), a silent server and a
 server that answers nonsense.
 """
@@ -14,8 +14,8 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.trial import unittest
 from twisted.web import resource, server
 
-from pyfilter import rspamdclient
-from pyfilter.rspamdclient import (
+from pyfilter.clients import rspamd as rspamdclient
+from pyfilter.clients.rspamd import (
     Envelope, HeaderAddition, LearnResult, RspamdClient, RspamdError,
     parseCheckReply)
 from tests import rspamd, services

@@ -13,9 +13,9 @@ import stat
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from pyfilter.chain import CONFIG_ERROR
-from pyfilter.handler import REFUSED_PATH
-from pyfilter.reply import CONTROL_FAILURE
+from pyfilter.engine.chain import CONFIG_ERROR
+from pyfilter.daemon.requests import REFUSED_PATH
+from pyfilter.engine.reply import CONTROL_FAILURE
 from tests.daemon import ROOT, Daemon
 
 HERE = os.path.dirname(os.path.abspath(__file__))

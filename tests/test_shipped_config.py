@@ -8,9 +8,9 @@ import re
 
 from twisted.trial import unittest
 
-from pyfilter import loader
-from pyfilter.chainconfig import readChain
-from pyfilter.modulesconfig import ModulesConfig
+from pyfilter.engine import loader
+from pyfilter.config.chainfile import readChain
+from pyfilter.config.modulesfile import ModulesConfig
 
 ETC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                    "etc")

@@ -1,5 +1,5 @@
 """
-Tests for the spamassassin filter and pyfilter.spamd, against a real spamd
+Tests for the spamassassin filter and pyfilter.clients.spamd, against a real spamd
 (GTUBE scores as spam).
 """
 
@@ -7,9 +7,9 @@ from twisted.internet import defer
 from twisted.logger import capturedLogs
 from twisted.trial import unittest
 
-from pyfilter import spamd
-from pyfilter.reply import Reply
-from pyfilter.serviceclient import ServiceError
+from pyfilter.clients import spamd
+from pyfilter.engine.reply import Reply
+from pyfilter.clients.base import ServiceError
 from tests import services
 from tests.helpers import writeMessage
 

@@ -1,5 +1,5 @@
 """
-Tests for SPF with pyspf answered by twisted.names (pyfilter.spfdns) and the
+Tests for SPF with pyspf answered by twisted.names (pyfilter.clients.spf) and the
 spfcheck and whitelist_spf filters, against a real twisted.names server on
 127.0.0.1; timeouts are driven by a Clock where the server stays silent.
 The differential tests compare pyfilter's evaluation with pyspf's own (its
@@ -15,10 +15,10 @@ from twisted.names import dns as names
 from twisted.trial import unittest
 
 from filters.spfcheck import TEMPERROR, replyAbout
-from pyfilter import spfdns
-from pyfilter.dns import makeResolver
-from pyfilter.filter import ConfigError
-from pyfilter.reply import OK, Reply
+from pyfilter.clients import spf as spfclient
+from pyfilter.clients.dns import makeResolver
+from pyfilter.config.errors import ConfigError
+from pyfilter.engine.reply import OK, Reply
 from tests import spfsuite
 from tests.dnsserver import (
     ClockedReactor, ResolvingZone, dnsContext, dnsFilter, startDNSServer)
@@ -44,7 +44,7 @@ class CheckSPFTests(unittest.TestCase):
         self.addCleanup(self.resolver.close)
 
     def check(self, ip, sender, lookupTimeout=2, queryTime=2):
-        return spfdns.checkSPF(self.resolver, reactor, ip, sender,
+        return spfclient.checkSPF(self.resolver, reactor, ip, sender,
                                "helo.example", lookupTimeout, queryTime)
 
     @defer.inlineCallbacks
@@ -95,7 +95,7 @@ class CheckSPFTests(unittest.TestCase):
                                 ClockedReactor(clock))
         self.addCleanup(resolver.close)
         self.dnsServer.silent = True
-        return clock, spfdns.checkSPF(resolver, clock, "192.0.2.5",
+        return clock, spfclient.checkSPF(resolver, clock, "192.0.2.5",
                                       "a@pass.spf.test", "helo.example",
                                       **timeouts)
 
@@ -135,10 +135,10 @@ class CheckSPFTests(unittest.TestCase):
     def test_tries(self):
         """One lookup's seconds become Twisted's retry sequence, cut to add
         up to them."""
-        self.assertEqual(spfdns.tries(5), (1, 3, 1))
-        self.assertEqual(spfdns.tries(20), (1, 3, 11, 5))
-        self.assertEqual(spfdns.tries(0.5), (0.5,))
-        self.assertEqual(spfdns.tries(100), (1, 3, 11, 45, 40))
+        self.assertEqual(spfclient.tries(5), (1, 3, 1))
+        self.assertEqual(spfclient.tries(20), (1, 3, 11, 5))
+        self.assertEqual(spfclient.tries(0.5), (0.5,))
+        self.assertEqual(spfclient.tries(100), (1, 3, 11, 45, 40))
 
     @defer.inlineCallbacks
     def test_unencodableName(self):
@@ -158,7 +158,7 @@ class CheckSPFTests(unittest.TestCase):
         """Outside a check (a legacy module calling pyspf), pyspf's own
         DNS lookup is used."""
         calls = []
-        self.patch(spfdns, "_pyspfLookup",
+        self.patch(spfclient, "_pyspfLookup",
                    lambda *args, **kwargs: calls.append(args) or [])
         self.assertEqual(spf.DNSLookup("example.org", "TXT", True, 5), [])
         self.assertEqual(calls, [("example.org", "TXT", True, 5)])
@@ -226,12 +226,12 @@ class SPFFilterTests(unittest.TestCase):
 
     def logged(self):
         events = []
-        self.patch(spfdns.SPFFilter, "log", Logger(observer=events.append))
+        self.patch(spfclient.SPFFilter, "log", Logger(observer=events.append))
         return events
 
     def test_defaults(self):
         """One lookup may take 5 s by default, the whole check 20 s."""
-        options = spfdns.SPFFilter.options
+        options = spfclient.SPFFilter.options
         self.assertEqual(options["dns_timeout"].default, 5)
         self.assertEqual(options["query_timeout"].default, 20)
 
@@ -370,7 +370,7 @@ def evaluations(testCase, dnsServer, cases):
     outcomes = {}
     try:
         for label, case in cases.items():
-            ours = yield spfdns.checkSPF(resolver, reactor, *case,
+            ours = yield spfclient.checkSPF(resolver, reactor, *case,
                                          lookupTimeout=DIFFERENTIAL_TIMEOUT)
             theirs = yield pyspfOwnCheck(testCase, dnsServer, *case)
             outcomes[label] = (ours, theirs)

@@ -13,7 +13,7 @@ from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
 
 from pyfilter import store
-from pyfilter.filter import ConfigError
+from pyfilter.config.errors import ConfigError
 from pyfilter.store import Table, referenceKey, tupleKey
 from pyfilter.store.memory import MemoryStore
 from pyfilter.store.postgres import PostgresStore

@@ -4,14 +4,16 @@ import sys
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
-from pyfilter import loader, tap
-from pyfilter.courierpaths import DEBIAN, CourierPaths, parseCourierConfig
-from pyfilter.service import isStartupPipe, otherFilterDir
+from pyfilter.engine import loader
+from pyfilter.daemon import twistd
+from pyfilter.courier.paths import DEBIAN, CourierPaths, parseCourierConfig
+from pyfilter.daemon.service import otherFilterDir
+from pyfilter.daemon.startup import isStartupPipe
 
 
 class OptionsTests(SynchronousTestCase):
     def parse(self, *args):
-        options = tap.Options()
+        options = twistd.Options()
         options.parseOptions(list(args))
         return options
 
@@ -36,9 +38,9 @@ class OptionsTests(SynchronousTestCase):
         """The first existing candidate wins; else the first is named."""
         existing = self.mktemp()
         open(existing, "w").close()
-        self.assertEqual(tap.firstExisting(["/nonexistent", existing]),
+        self.assertEqual(twistd.firstExisting(["/nonexistent", existing]),
                          existing)
-        self.assertEqual(tap.firstExisting(["/nonexistent/a", "/nonexistent/b"]),
+        self.assertEqual(twistd.firstExisting(["/nonexistent/a", "/nonexistent/b"]),
                          "/nonexistent/a")
 
     def test_resolvers(self):
@@ -86,14 +88,14 @@ class OptionsTests(SynchronousTestCase):
         """The socket is in allfilters/, or filters/ with --selective; the
         GIL switch interval is shortened for the store's thread."""
         self.addCleanup(sys.setswitchinterval, sys.getswitchinterval())
-        service = tap.makeService(self.parse("--courier-sysconf", "/s"))
+        service = twistd.makeService(self.parse("--courier-sysconf", "/s"))
         self.assertEqual(os.path.basename(os.path.dirname(service.socketPath)),
                          "allfilters")
         self.assertEqual(service.paths.sysconfdir, "/s")
-        service = tap.makeService(self.parse("--selective"))
+        service = twistd.makeService(self.parse("--selective"))
         self.assertEqual(os.path.basename(os.path.dirname(service.socketPath)),
                          "filters")
-        self.assertAlmostEqual(sys.getswitchinterval(), tap.SWITCH_INTERVAL)
+        self.assertAlmostEqual(sys.getswitchinterval(), twistd.SWITCH_INTERVAL)
 
 
 class ServiceHelperTests(SynchronousTestCase):

@@ -37,9 +37,14 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from pyfilter.filter import (ConfigError, Option, nonNegativeInteger,
-                             number, positiveNumber, string)
-from pyfilter.reply import Reply
+from pyfilter.config.errors import ConfigError
+from pyfilter.engine.options import (
+    Option,
+    nonNegativeInteger,
+    number,
+    positiveNumber,
+    string)
+from pyfilter.engine.reply import Reply
 
 #: Where C{pyfilter import-state} puts the reference's entries: the
 #: reference's database name with this suffix.

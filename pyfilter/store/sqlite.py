@@ -22,7 +22,7 @@ import threading
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from pyfilter.ownership import giveToDirectoryOwner
+from pyfilter.files import giveToDirectoryOwner
 from pyfilter.store import Store, StoreError
 
 FILENAME = "state.sqlite"

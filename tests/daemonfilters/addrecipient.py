@@ -4,8 +4,9 @@ every message: the end-to-end tests check that Courier delivers to a
 recipient added to the control file by a filter.
 """
 
-from pyfilter import controledit
-from pyfilter.filter import Filter, Option, string
+from pyfilter.courier import controledit
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, string
 
 
 class AddRecipient(Filter):

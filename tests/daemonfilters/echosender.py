@@ -4,8 +4,8 @@ envelope sender, as localsenders and dialback do ("Sender does not exist:
 <sender>").
 """
 
-from pyfilter.filter import Filter
-from pyfilter.reply import Reply
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.reply import Reply
 
 
 class EchoSender(Filter):

@@ -6,7 +6,8 @@ seconds without reading it, then has no opinion (the chain goes on).
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
-from pyfilter.filter import Filter, Option, number
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, number
 
 
 class Pause(Filter):

@@ -5,8 +5,9 @@ A test filter that answers after C{[slowfilter.py] delay} seconds.
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
-from pyfilter.filter import Filter, Option, number
-from pyfilter.reply import Reply
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, number
+from pyfilter.engine.reply import Reply
 
 
 class Slow(Filter):

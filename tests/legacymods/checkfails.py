@@ -3,7 +3,7 @@ A pyfilter-style filter on the Python path that always raises, for the
 `pyfilter check` tests.
 """
 
-from pyfilter.filter import Filter
+from pyfilter.engine.filter import Filter
 
 
 class Fails(Filter):

@@ -1,5 +1,5 @@
 from twisted.application.service import ServiceMaker
 
 pyfilter = ServiceMaker(
-    "pyfilter", "pyfilter.tap",
+    "pyfilter", "pyfilter.daemon.twistd",
     "Asynchronous mail policy daemon for the Courier MTA", "pyfilter")

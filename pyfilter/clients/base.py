@@ -1,0 +1,430 @@
+"""
+Talking to a mail service (clamd, spamd, authdaemond, an LDAP server) over
+its UNIX or TCP socket, the way every such client in pyfilter must: with a
+bound on concurrent connections (and on requests waiting for one), one
+timeout covering the wait, the connection and the exchange, and a
+connection that is aborted whenever the caller's Deferred is cancelled.
+
+Failures reach the caller as L{ServiceError} with a short reason; each
+filter turns that into its configured C{unavailable_reply}.
+"""
+
+import re
+import socket
+
+from twisted.internet import defer, error
+from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.protocols.basic import FileSender
+
+from pyfilter.engine.reply import Reply
+
+_REPLY = re.compile(r"^\d{3}([ -]|$)")
+_HOST_PORT = re.compile(r"^\[?([^\[\]]+?)\]?:(\d{1,5})$")
+
+
+class ServiceError(Exception):
+    """
+    A service could not answer: C{str(error)} is the reason, fit for a
+    reply text.
+    """
+
+
+def positiveInteger(value):
+    if not (isinstance(value, int) and not isinstance(value, bool)
+            and value > 0):
+        raise ValueError("expected a positive integer")
+    return value
+
+
+def unavailableReply(value):
+    """
+    Check an C{unavailable_reply} option: a reply in the reference's form
+    (C{"451 text"}; C{{reason}} in the text is replaced by the reason), or
+    C{""} for no opinion (the admin's explicit choice to let mail pass).
+    """
+    if not isinstance(value, str) or not (value == "" or _REPLY.match(value)):
+        raise ValueError("expected a reply such as '451 text', or ''")
+    return value
+
+
+def replyFor(template, reason):
+    """
+    The L{Reply} (or C{None} for C{""}) of an C{unavailable_reply} option
+    for a failure with C{reason}.
+    """
+    if not template:
+        return None
+    return Reply.fromString(template.replace("{reason}", reason))
+
+
+def outage(filter, message, error):
+    """
+    Log that C{filter} could not use its service for C{message} (the
+    L{ServiceError} C{error}) and give its C{unavailable_reply}.
+    """
+    reason = str(error)
+    filter.log.warn("{filter}: message {messageId} not checked: {reason}",
+                    filter=filter.name, messageId=message.messageId,
+                    reason=reason)
+    return replyFor(filter.config["unavailable_reply"], reason)
+
+
+def closeAfter(d, file):
+    """
+    Close C{file} once the Deferred C{d} has fired; return C{d}.
+    """
+    def close(result):
+        file.close()
+        return result
+    return d.addBoth(close)
+
+
+def address(value):
+    """
+    Check a service address option: an absolute UNIX socket path or
+    C{host:port} (C{[v6address]:port} for IPv6).
+    """
+    if not isinstance(value, str):
+        raise ValueError("expected a socket path or 'host:port'")
+    if value.startswith("/"):
+        return value
+    match = _HOST_PORT.match(value)
+    if match is None or not 0 < int(match.group(2)) < 65536:
+        raise ValueError("expected a socket path or 'host:port'")
+    return value
+
+
+def endpointFor(reactor, where, timeout):
+    """
+    A client endpoint for an address accepted by L{address}.
+    """
+    if where.startswith("/"):
+        return UNIXClientEndpoint(reactor, where, timeout=timeout)
+    host, port = _HOST_PORT.match(where).groups()
+    return HostnameEndpoint(reactor, host, int(port), timeout=timeout)
+
+
+class _OneProtocol(Factory):
+    """
+    The factory of one connection's protocol, without the two log lines
+    per connection ("Starting factory", "Stopping factory") of
+    L{twisted.internet.endpoints.connectProtocol}'s.
+    """
+
+    noisy = False
+
+    def __init__(self, protocol):
+        self.connecting = protocol
+
+    def buildProtocol(self, addr):
+        return self.connecting
+
+
+def connectQuietly(endpoint, protocol):
+    """
+    Connect C{protocol} through C{endpoint}, logging nothing.
+
+    @return: a Deferred of C{protocol}, once connected.
+    """
+    return endpoint.connect(_OneProtocol(protocol))
+
+
+def connectUNIXNow(reactor, path, protocol):
+    """
+    Connect C{protocol} to the UNIX socket at C{path} at once: a local
+    connection is made or refused within the call, so it needs no reactor
+    turn.  An L{Exchange} whose C{direct} is set gets a L{DirectConnection}
+    as its transport, others Twisted's.
+
+    @return: C{True} when connected, C{False} when the listener's queue is
+        full (try again through an endpoint, which waits).
+    @raise error.ConnectError: refused, or no such socket (Twisted's
+        exception for the error, as its endpoint gives).
+    """
+    connecting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM
+                               | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+    try:
+        connecting.connect(path)
+    except BlockingIOError:
+        connecting.close()
+        return False
+    except OSError as e:
+        connecting.close()
+        raise error.getConnectError((e.errno, e.strerror)) from None
+    if getattr(protocol, "direct", False):
+        DirectConnection(reactor, connecting, protocol)
+        return True
+    try:
+        reactor.adoptStreamConnection(connecting.fileno(), socket.AF_UNIX,
+                                      _OneProtocol(protocol))
+    finally:
+        connecting.close()
+    return True
+
+
+class DirectConnection:
+    """
+    The transport of an exchange whose request is written in one call (a
+    short command, with descriptors passed alongside): the socket itself,
+    read by the reactor, closed as soon as the exchange is over.  Measured
+    against Twisted's transport for a clamd scan: 11 system calls instead
+    of 21 (no descriptor copy and address look-ups, no extra reactor turn
+    to close), a fifth fewer of the daemon's instructions per message.
+
+    @ivar socket: the connected, non-blocking socket.
+    """
+
+    def __init__(self, reactor, connected, protocol):
+        self.reactor = reactor
+        self.socket = connected
+        self.protocol = protocol
+        self.disconnected = False
+        reactor.addReader(self)
+        protocol.makeConnection(self)
+
+    def fileno(self):
+        return -1 if self.disconnected else self.socket.fileno()
+
+    def logPrefix(self):
+        return self.protocol.__class__.__name__
+
+    def write(self, data):
+        """
+        Write C{data} (a short request) at once.
+        """
+        if self.disconnected:
+            return
+        try:
+            sent = self.socket.send(data)
+        except OSError as e:
+            sent = e
+        if sent != len(data):
+            self._close(ServiceError(f"cannot write the request: {sent}"))
+
+    def doRead(self):
+        try:
+            data = self.socket.recv(65536)
+        except BlockingIOError:
+            return None
+        except OSError as e:
+            self._close(e)
+            return None
+        if not data:
+            self._close(None)
+            return None
+        self.protocol.dataReceived(data)
+        return None
+
+    def connectionLost(self, reason):
+        self._close(reason.value)
+
+    def loseConnection(self):
+        self._close(None)
+
+    abortConnection = loseConnection
+
+    def _close(self, why):
+        if self.disconnected:
+            return
+        self.reactor.removeReader(self)
+        self.disconnected = True
+        self.socket.close()
+        self.protocol.connectionLost(Failure(
+            why if why is not None else error.ConnectionDone()))
+
+
+class ServiceClient:
+    """
+    Connections to one service.
+
+    @ivar name: the service's name in reasons and logs.
+    @ivar where: its address (socket path or C{host:port}).
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor, name, where, timeout, maxConnections,
+                 maxWaiting=None):
+        self.reactor = reactor
+        self.name = name
+        self.where = where
+        self.timeout = timeout
+        self.maxWaiting = (maxWaiting if maxWaiting is not None
+                           else 8 * maxConnections)
+        self.waiting = 0
+        self.slots = defer.DeferredSemaphore(maxConnections)
+        self.endpoint = endpointFor(reactor, where, timeout)
+
+    def converse(self, protocol, conversation=None):
+        """
+        Connect C{protocol}, run C{conversation(protocol)} (a Deferred or
+        coroutine; by default, wait for an L{Exchange}'s result), then close
+        the connection.
+
+        @return: a cancellable Deferred of the conversation's result; it
+            fails with L{ServiceError} when the service cannot be reached,
+            does not answer within the timeout, or too many requests wait.
+        """
+        conversation = conversation or (lambda exchange: exchange.result)
+        d = defer.Deferred.fromCoroutine(
+            self._converse(protocol, conversation))
+        d.addTimeout(self.timeout, self.reactor)
+        d.addErrback(self._timedOut)
+        return d
+
+    def _timedOut(self, failure):
+        failure.trap(defer.TimeoutError)
+        raise ServiceError(
+            f"{self.name} did not answer within {self.timeout:g} seconds")
+
+    def _connect(self, protocol):
+        """
+        Connect C{protocol}: within this turn on a UNIX socket, else (or
+        when its queue is full) through the endpoint.
+        """
+        if self.where.startswith("/") and connectUNIXNow(
+                self.reactor, self.where, protocol):
+            return defer.succeed(protocol)
+        return connectQuietly(self.endpoint, protocol)
+
+    async def _converse(self, protocol, conversation):
+        if self.waiting >= self.maxWaiting:
+            raise ServiceError(f"too many requests waiting for {self.name}")
+        self.waiting += 1
+        try:
+            await self.slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            try:
+                await self._connect(protocol)
+            except error.ConnectingCancelledError:
+                raise defer.CancelledError() from None
+            except error.ConnectError as e:
+                raise ServiceError(
+                    f"cannot connect to {self.name} at {self.where}: "
+                    f"{str(e).strip().rstrip('.')}") from e
+            try:
+                result = await conversation(protocol)
+            except BaseException:
+                protocol.transport.abortConnection()
+                raise
+            if getattr(protocol, "requestSent", True):
+                protocol.transport.loseConnection()
+            else:
+                protocol.transport.abortConnection()
+            return result
+        finally:
+            self.slots.release()
+
+
+class Exchange(Protocol):
+    """
+    One request and one reply on a fresh connection.  Subclasses write the
+    request in L{sendRequest} (L{streamFile} sends a file in chunks) and
+    recognise the end of the reply in L{parseReply}.
+
+    @cvar maxReply: the longest reply accepted, in bytes.
+    @ivar result: fires with the parsed reply or fails with
+        L{ServiceError}.
+    @ivar requestSent: whether the whole request was written.
+    """
+
+    maxReply = 64 * 1024
+    service = "the service"
+    #: Whether the request is written in one call (L{sendRequest} uses only
+    #: the transport's C{socket} and C{write}), so that on a UNIX socket it
+    #: can go over a L{DirectConnection}.
+    direct = False
+
+    def __init__(self):
+        self.result = defer.Deferred()
+        self.requestSent = False
+        self.buffer = bytearray()
+
+    def connectionMade(self):
+        self.sendRequest()
+
+    def sendRequest(self):
+        raise NotImplementedError()
+
+    def parseReply(self, data, closed):
+        """
+        The parsed reply in C{data}, or C{None} while incomplete (C{closed}:
+        whether the service closed the connection); raise L{ServiceError}
+        for a malformed reply.
+        """
+        raise NotImplementedError()
+
+    def streamFile(self, file, limit, transform=None):
+        """
+        Send at most C{limit} bytes of C{file} as a pull producer (only one
+        chunk in memory at a time).
+
+        @return: a Deferred that fires when the data is written.
+        """
+        sent = _ChunkSender().beginFileTransfer(
+            _Limited(file, limit), self.transport, transform)
+        sent.addErrback(self._streamFailed)
+        return sent
+
+    def _streamFailed(self, failure):
+        self._fail(ServiceError(
+            f"{self.service} stopped reading the request: "
+            f"{failure.getErrorMessage()}"))
+
+    def dataReceived(self, data):
+        if self.result.called:
+            return
+        self.buffer += data
+        if len(self.buffer) > self.maxReply:
+            self._fail(ServiceError(f"{self.service} replied too much"))
+            return
+        self._parse(closed=False)
+
+    def connectionLost(self, reason):
+        if not self.result.called:
+            self._parse(closed=True)
+        if not self.result.called:
+            self._fail(ServiceError(
+                f"{self.service} closed the connection before replying"))
+
+    def _parse(self, closed):
+        try:
+            parsed = self.parseReply(bytes(self.buffer), closed)
+        except ServiceError as e:
+            self._fail(e)
+            return
+        if parsed is not None:
+            self.result.callback(parsed)
+
+    def _fail(self, exception):
+        if not self.result.called:
+            self.result.errback(exception)
+
+
+class _ChunkSender(FileSender):
+    """
+    L{FileSender} with 64 KiB chunks (clamd's and spamd's reads are
+    cheaper in larger pieces).
+    """
+
+    CHUNK_SIZE = 64 * 1024
+
+
+class _Limited:
+    """
+    A file's C{read} that stops after C{limit} bytes.
+    """
+
+    def __init__(self, file, limit):
+        self.file = file
+        self.left = limit
+
+    def read(self, size):
+        data = self.file.read(min(size, self.left))
+        self.left -= len(data)
+        return data

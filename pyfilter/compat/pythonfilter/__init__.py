@@ -1,6 +1,0 @@
-"""
-The reference's C{pythonfilter} package as legacy modules see it when no
-C{pythonfilter} package of the admin's is on the path: only
-L{pyfilter.compat.pythonfilter.ttldb}, pyfilter's own filters being in
-C{filters}.
-"""

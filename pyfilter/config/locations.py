@@ -1,0 +1,20 @@
+"""
+Where pyfilter's configuration files are looked for by default: pyfilter's
+own names first, else the reference's, so that a reference installation
+keeps working unchanged.
+"""
+
+import os
+
+#: Where the chain file and the modules file are looked for: pyfilter's own,
+#: else the reference's, so that a reference installation keeps working.
+CHAIN_CONFIGS = ("/etc/pyfilter.conf", "/etc/pythonfilter.conf")
+MODULES_CONFIGS = ("/etc/pyfilter-modules.conf",
+                   "/etc/pythonfilter-modules.conf")
+
+
+def firstExisting(candidates):
+    for path in candidates:
+        if os.path.exists(path):
+            return path
+    return candidates[0]

@@ -1,0 +1,253 @@
+"""
+Running the configured filters over one message.
+
+Semantics are the reference's: a filter's C{None} goes on to the next one;
+a 2xx reply ends the chain and accepts, unless the entry has a C{for} list,
+in which case those filters are skipped for this message and the chain goes
+on; a 0xx reply ends the chain and also tells Courier to skip its later
+filters; 4xx and 5xx reject.  When no filter decides the answer is
+C{200 Ok}.
+
+Unlike the reference, nothing fails open: an exception in a filter, a filter
+that does not answer within its timeout, or a message that is not decided
+within the per-message deadline each give a 451 temporary failure and a log
+line naming the filter and the message.
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from pyfilter.courier.control import ControlFileError
+from pyfilter.engine.reply import CONTROL_FAILURE, OK, Reply
+
+FILTER_FAILED = "Temporary failure in mail filter {}, try again later"
+FILTER_TIMED_OUT = "Mail filter {} did not answer in time, try again later"
+DEADLINE = Reply("451", "4.3.0 Mail filtering took too long, try again later")
+CONFIG_ERROR = Reply(
+    "451", "4.3.5 Mail filter configuration error, try again later")
+
+#: What an observer of L{Chain.decide} is told for a filter it skipped.
+SKIPPED = "skipped"
+
+
+class Entry:
+    """
+    One line of the chain: a filter, the names it bypasses on a 2xx reply,
+    and its timeout in seconds.
+    """
+
+    def __init__(self, name, filter, bypass=frozenset(), timeout=60.0):
+        self.name = name
+        self.filter = filter
+        self.bypass = frozenset(bypass)
+        self.timeout = timeout
+
+
+class Chain:
+    """
+    @ivar entries: the L{Entry}s, in order.
+    @ivar deadline: seconds a message may take in all.
+    """
+
+    log = Logger()
+
+    def __init__(self, entries, reactor, deadline=300.0):
+        self.entries = list(entries)
+        self.reactor = reactor
+        self.deadline = deadline
+
+    def decide(self, message, observe=None):
+        """
+        Run the chain over C{message}.
+
+        @param observe: called as C{observe(name, outcome, seconds)} for each
+            entry, where outcome is the Reply, C{None}, or L{SKIPPED}.
+        @return: a Deferred that fires with the L{Reply}; it never fails.
+        """
+        return _Run(self, message, observe).start()
+
+
+class StaticChain:
+    """
+    A chain that gives every message the same reply: used when the
+    configuration is broken, so that no mail passes unfiltered.
+    """
+
+    log = Logger()
+
+    def __init__(self, reply, reason):
+        self.reply = reply
+        self.reason = reason
+        self.entries = []
+
+    def decide(self, message, observe=None):
+        self.log.warn("refusing message {messageId}: {reason}",
+                      messageId=message.messageId, reason=self.reason)
+        return defer.succeed(self.reply)
+
+
+class _Run:
+    """
+    The state of one message going through the chain.
+    """
+
+    def __init__(self, chain, message, observe):
+        self.chain = chain
+        self.message = message
+        self.observe = observe
+        self.index = 0
+        self.bypass = set()
+        self.started = chain.reactor.seconds()
+        self.result = defer.Deferred(self._cancelled)
+        self.pending = None
+        self.timer = None
+        self.timedOut = None
+
+    def _now(self):
+        return self.chain.reactor.seconds()
+
+    def start(self):
+        self._next()
+        return self.result
+
+    def _next(self):
+        entries = self.chain.entries
+        while self.index < len(entries):
+            entry = entries[self.index]
+            self.index += 1
+            if entry.name in self.bypass:
+                self._observe(entry, SKIPPED, 0.0)
+                continue
+            began = self._now()
+            try:
+                outcome = entry.filter.consider(self.message)
+            except Exception:
+                self._failed(entry, Failure(), began)
+                return
+            if isinstance(outcome, defer.Deferred):
+                self._wait(entry, outcome, began)
+                return
+            if self._decided(entry, outcome, began):
+                return
+        self._finish(None, OK)
+
+    def _wait(self, entry, pending, began):
+        self.pending = pending
+        self.timer = None
+        pending.addCallbacks(self._answered, self._errored,
+                             callbackArgs=(entry, began),
+                             errbackArgs=(entry, began))
+        if self.pending is not pending:
+            return  # answered at once (from memory): no timer needed
+        remaining = self.chain.deadline - (began - self.started)
+        if entry.timeout < remaining:
+            self.timedOut = entry
+            delay = entry.timeout
+        else:
+            self.timedOut = None
+            delay = remaining
+        self.timer = self.chain.reactor.callLater(max(delay, 0), pending.cancel)
+
+    def _stopTimer(self):
+        self.pending = None
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = None
+
+    def _answered(self, outcome, entry, began):
+        self._stopTimer()
+        if not self._decided(entry, outcome, began):
+            self._next()
+
+    def _errored(self, failure, entry, began):
+        timerFired = self.timer is not None and not self.timer.active()
+        self._stopTimer()
+        if self.result.called:
+            return None
+        if timerFired:
+            if self.timedOut is entry:
+                self.chain.log.warn(
+                    "filter {filter} timed out after {seconds}s on message "
+                    "{messageId}", filter=entry.name, seconds=entry.timeout,
+                    messageId=self.message.messageId)
+                self._observe(entry, "timeout", self._now() - began)
+                self._finish(entry, Reply(
+                    "451", "4.3.0 " + FILTER_TIMED_OUT.format(entry.name)))
+            else:
+                self.chain.log.warn(
+                    "message {messageId} not decided within {seconds}s "
+                    "(waiting for {filter})", filter=entry.name,
+                    seconds=self.chain.deadline,
+                    messageId=self.message.messageId)
+                self._observe(entry, "deadline", self._now() - began)
+                self._finish(entry, DEADLINE)
+            return None
+        self._failed(entry, failure, began)
+        return None
+
+    def _failed(self, entry, failure, began):
+        self._observe(entry, "error", self._now() - began)
+        if failure.check(ControlFileError):
+            self.chain.log.warn("filter {filter}, message {messageId}: {error}",
+                                filter=entry.name, error=failure.value,
+                                messageId=self.message.messageId)
+            self._finish(entry, CONTROL_FAILURE)
+            return
+        self.chain.log.failure(
+            "filter {filter} failed on message {messageId}", failure,
+            filter=entry.name, messageId=self.message.messageId)
+        self._finish(entry, Reply("451", "4.3.0 " + FILTER_FAILED.format(
+            entry.name)))
+
+    def _decided(self, entry, outcome, began):
+        """
+        Act on a filter's answer; C{True} when the chain is over.
+        """
+        if isinstance(outcome, str):
+            outcome = Reply.fromString(outcome) if outcome else None
+        elif outcome is not None and not isinstance(outcome, Reply):
+            self._failed(entry, Failure(TypeError(
+                f"filter answered {type(outcome).__name__}, not a Reply")),
+                began)
+            return True
+        self._observe(entry, outcome, self._now() - began)
+        if outcome is None:
+            return False
+        if entry.bypass and outcome.digit == "2":
+            self.bypass.update(entry.bypass)
+            return False
+        self._finish(entry, outcome)
+        return True
+
+    def _observe(self, entry, outcome, seconds):
+        if self.observe is not None:
+            self.observe(entry.name, outcome, seconds)
+
+    def _finish(self, entry, reply):
+        if self.result.called:
+            return
+        if not reply.accepts:
+            self._logRejection(entry, reply)
+        self.result.callback(reply)
+
+    def _cancelled(self, result):
+        if self.pending is not None:
+            pending = self.pending
+            self._stopTimer()
+            pending.cancel()
+
+    def _logRejection(self, entry, reply):
+        name = entry.name if entry is not None else "pyfilter"
+        try:
+            sender = self.message.sender or ""
+            recipients = self.message.recipients
+        except ControlFileError:
+            self.chain.log.info("pyfilter {filter} reject: {reply}",
+                                filter=name, reply=str(reply))
+            return
+        for recipient in recipients:
+            self.chain.log.info(
+                "pyfilter {filter} reject,from=<{sender}>,addr=<{recipient}>: "
+                "{reply}", filter=name, sender=sender,
+                recipient=recipient.address, reply=str(reply))
