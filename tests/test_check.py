@@ -163,9 +163,9 @@ class CheckTests(unittest.TestCase):
     def test_defaultConfigs(self):
         """Without options the configuration files are pyfilter's, else the
         reference's."""
-        from pyfilter.daemon import twistd
-        self.assertEqual(twistd.CHAIN_CONFIGS,
+        from pyfilter.config import locations
+        self.assertEqual(locations.CHAIN_CONFIGS,
                          ("/etc/pyfilter.conf", "/etc/pythonfilter.conf"))
-        self.assertEqual(twistd.MODULES_CONFIGS,
+        self.assertEqual(locations.MODULES_CONFIGS,
                          ("/etc/pyfilter-modules.conf",
                           "/etc/pythonfilter-modules.conf"))

@@ -5,6 +5,7 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from pyfilter.engine import loader
+from pyfilter.config import locations
 from pyfilter.daemon import twistd
 from pyfilter.courier.paths import DEBIAN, CourierPaths, parseCourierConfig
 from pyfilter.daemon.service import otherFilterDir
@@ -38,9 +39,9 @@ class OptionsTests(SynchronousTestCase):
         """The first existing candidate wins; else the first is named."""
         existing = self.mktemp()
         open(existing, "w").close()
-        self.assertEqual(twistd.firstExisting(["/nonexistent", existing]),
+        self.assertEqual(locations.firstExisting(["/nonexistent", existing]),
                          existing)
-        self.assertEqual(twistd.firstExisting(["/nonexistent/a", "/nonexistent/b"]),
+        self.assertEqual(locations.firstExisting(["/nonexistent/a", "/nonexistent/b"]),
                          "/nonexistent/a")
 
     def test_resolvers(self):

@@ -27,7 +27,7 @@ import sys
 
 from twisted.internet import defer, task
 
-from pyfilter.daemon import twistd
+from pyfilter.config import locations
 from pyfilter.config.errors import ConfigError
 from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.store import REFERENCE_SUFFIX, StoreError, storeFromConfig
@@ -108,7 +108,7 @@ def main(argv):
         description="Import the reference's dbm state files into the "
                     "state store.")
     parser.add_argument("--modules-config",
-                        default=twistd.firstExisting(twistd.MODULES_CONFIGS),
+                        default=locations.firstExisting(locations.MODULES_CONFIGS),
                         help="the modules config ([ttldb] says which store)")
     parser.add_argument("--state-dir", default="/var/lib/pyfilter",
                         help="pyfilter's state directory (embedded store)")

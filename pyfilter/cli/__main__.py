@@ -1,0 +1,9 @@
+"""
+C{python -m pyfilter.cli}: the C{pyfilter} command.
+"""
+
+import sys
+
+from pyfilter.cli import main
+
+sys.exit(main())
