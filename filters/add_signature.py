@@ -27,7 +27,6 @@ changes the body.
 
 import os
 
-from pyfilter.courier import rewrite
 from pyfilter.config.errors import ConfigError
 from pyfilter.engine.filter import Filter
 from pyfilter.engine.options import Option, mapping, string
@@ -90,7 +89,7 @@ class AddSignature(Filter):
                                   f"{domain!r} cannot be read: {e}") from e
             self.signatures[domain] = signature
 
-    def consider(self, message):
+    def match(self, message):
         authUser = message.authUser
         if not authUser:
             return None
@@ -98,11 +97,7 @@ class AddSignature(Filter):
         if signature is None:
             return None
         text = signature.current(self.log)
-        d = rewrite.rewriteMessage(
-            self.context.threads, message.dataPath,
-            lambda edit: edit.appendSignature(text))
-        d.addCallback(lambda _: message.dataChanged())
-        return d
+        return message.rewrite(lambda edit: edit.appendSignature(text))
 
 
 FILTER = AddSignature

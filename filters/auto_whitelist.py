@@ -17,33 +17,33 @@ Options (section C{[auto_whitelist.py]}):
   - C{whitelist_purge_interval} (default 43200): accepted for
     compatibility; expired pairs are removed by the store's background
     purge;
-  - C{on_store_error} (default C{'continue'}: no opinion, the chain goes
-    on): the reply while the state store is unavailable.
+  - C{on_error} (default C{'continue'}: no opinion, the chain goes on;
+    the reference's name C{on_store_error} is read too): the reply while
+    the state store is unavailable.
 
 Pairs imported from the reference with C{pyfilter import-state} are
 honoured.
 """
 
-from pyfilter.engine.filter import Filter
+from pyfilter.engine.filter import Filter, gather
 from pyfilter.engine.options import Option, nonNegativeInteger
-from pyfilter.engine.reply import OK
-from pyfilter.store import (CONTINUE, Table, answerStoreError, gather,
-                            onStoreErrorOption)
+from pyfilter.engine.reply import CONTINUE, OK
+from pyfilter.store import Table, storeFor
 
 
 class AutoWhitelist(Filter):
     options = {
         "whitelist_ttl": Option(60 * 60 * 24 * 30, nonNegativeInteger),
         "whitelist_purge_interval": Option(60 * 60 * 12, nonNegativeInteger),
-        "on_store_error": onStoreErrorOption(CONTINUE),
     }
+    onError = CONTINUE
 
     def start(self):
-        self.pairs = Table(self.context.store, "auto_whitelist",
+        self.pairs = Table(storeFor(self.context), "auto_whitelist",
                            reference=True)
         return self.pairs.start()
 
-    def consider(self, message):
+    def match(self, message):
         sender = (message.sender or "").lower()
         if not sender:
             return None
@@ -58,7 +58,6 @@ class AutoWhitelist(Filter):
             d = gather(self.pairs.get((r, sender)) for r in recipients)
             d.addCallback(lambda found: OK if all(
                 value is not None for value in found) else None)
-        d.addErrback(answerStoreError, self.config["on_store_error"])
         return d
 
 

@@ -49,13 +49,13 @@ from pyfilter.config.errors import ConfigError
 from pyfilter.engine.filter import Filter
 from pyfilter.engine.options import (
     Option,
+    address,
     nonNegativeInteger,
     optional,
+    positiveInteger,
     positiveNumber,
     string)
 from pyfilter.engine.reply import Reply
-from pyfilter.clients.base import (
-    ServiceError, address, outage, positiveInteger, unavailableReply)
 
 SCAN_MODES = ("fildes", "stream", "path")
 QUARANTINED = Reply("050", "OK")
@@ -83,10 +83,8 @@ class ClamAV(Filter):
         "clamd_timeout": Option(30.0, positiveNumber, "seconds for a scan"),
         "max_connections": Option(8, positiveInteger,
                                   "concurrent connections to clamd"),
-        "unavailable_reply": Option("451 Virus scanner error: {reason}",
-                                    unavailableReply,
-                                    "reply when clamd fails"),
     }
+    onError = "451 Virus scanner error: {reason}"
 
     def start(self):
         where = (self.config["tcp_address"] or self.config["local_socket"]
@@ -109,7 +107,7 @@ class ClamAV(Filter):
         self.log.info("clamav: scanning with clamd at {where} by {mode}",
                       where=where, mode=self.scanMode)
 
-    def consider(self, message):
+    def match(self, message):
         if self.scanMode == "path":
             scanning = self.clamd.scanPath(message.dataPath)
         elif self.scanMode == "fildes":
@@ -122,9 +120,7 @@ class ClamAV(Filter):
                     "its first {limit}", messageId=message.messageId,
                     size=message.size, limit=limit)
             scanning = self.clamd.scanStream(message.dataPath, limit)
-        scanning.addCallbacks(self._scanned, self._failed,
-                              callbackArgs=(message,), errbackArgs=(message,))
-        return scanning
+        return scanning.addCallback(self._scanned, message)
 
     def _scanned(self, signature, message):
         if signature is None:
@@ -148,10 +144,6 @@ class ClamAV(Filter):
         self.log.failure("clamav: message {messageId} could not be "
                          "quarantined", failure, messageId=message.messageId)
         return QUARANTINE_FAILED
-
-    def _failed(self, failure, message):
-        failure.trap(ServiceError)
-        return outage(self, message, failure.value)
 
 
 FILTER = ClamAV

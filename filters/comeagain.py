@@ -13,9 +13,10 @@ Options (section C{[comeagain.py]}):
     remembered since it was last seen;
   - C{senders_purge_interval} (default 43200): accepted for compatibility;
     expired pairs are removed by the store's background purge;
-  - C{on_store_error} (default C{'451 4.3.0 Temporary failure of the mail
-    filter's state store, try again later'}): the reply while the state
-    store is unavailable, or C{'continue'}.
+  - C{on_error} (default C{'451 4.3.0 Temporary failure of the mail
+    filter's state store, try again later'}; the reference's name
+    C{on_store_error} is read too): the reply while the state store is
+    unavailable, or C{'continue'}.
 
 Pairs are case-sensitive, as in the control file; pairs imported from the
 reference with C{pyfilter import-state} are honoured.
@@ -23,10 +24,10 @@ reference with C{pyfilter import-state} are honoured.
 
 from twisted.internet import defer
 
-from pyfilter.engine.filter import Filter
+from pyfilter.engine.filter import Filter, gather
 from pyfilter.engine.options import Option, nonNegativeInteger
 from pyfilter.engine.reply import Reply
-from pyfilter.store import Table, answerStoreError, gather, onStoreErrorOption
+from pyfilter.store import STORE_UNAVAILABLE, Table, storeFor
 
 SEND_AGAIN = Reply("421", "Please send the message again to prove you are "
                    "not spamware or virusware.")
@@ -36,23 +37,21 @@ class ComeAgain(Filter):
     options = {
         "senders_ttl": Option(60 * 60 * 24 * 30, nonNegativeInteger),
         "senders_purge_interval": Option(60 * 60 * 12, nonNegativeInteger),
-        "on_store_error": onStoreErrorOption(),
     }
+    onError = STORE_UNAVAILABLE
 
     def start(self):
-        self.correspondents = Table(self.context.store, "correspondents",
+        self.correspondents = Table(storeFor(self.context), "correspondents",
                                     reference=True)
         return self.correspondents.start()
 
-    def consider(self, message):
+    def match(self, message):
         sender = message.sender
         if not sender:
             return None
         recipients = {r.address for r in message.recipients}
         d = gather(self._seen((sender, r)) for r in recipients)
-        d.addCallback(lambda seen: None if all(seen) else SEND_AGAIN)
-        d.addErrback(answerStoreError, self.config["on_store_error"])
-        return d
+        return d.addCallback(lambda seen: None if all(seen) else SEND_AGAIN)
 
     @defer.inlineCallbacks
     def _seen(self, pair):

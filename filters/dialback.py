@@ -29,12 +29,13 @@ Options (section C{[dialback.py]}):
     C{postmaster@} followed by Courier's C{me}).
   - C{dns_timeout}: seconds for each DNS lookup (default 10).
   - C{deadline}: seconds the whole check of a message may take, lookups
-    and call-outs together (default 50; keep it below the chain's timeout
-    for the filter, 60 by default).  When it passes, the outcome so far is
-    the answer.
-  - C{on_store_error}: the reply when the state store is unavailable, or
+    and call-outs together (default: the filter's C{timeout}, less a
+    margin, so the check always answers before the chain gives up on it).
+    When it passes, the outcome so far is the answer.
+  - C{on_error}: the reply when the state store is unavailable, or
     C{'continue'} (default C{'451 4.3.0 Temporary failure of the mail
-    filter's state store, try again later'}).
+    filter's state store, try again later'}; the reference's name
+    C{on_store_error} is read too).
 
 Replies (courier-pythonfilter's):
 
@@ -70,7 +71,8 @@ from pyfilter.engine.options import (
     positiveNumber,
     string)
 from pyfilter.engine.reply import Reply
-from pyfilter.store import StoreError, Table, onStoreErrorOption
+from pyfilter.store import STORE_UNAVAILABLE, StoreError, Table, storeFor
+from pyfilter.clients.dns import resolverFor
 
 GOOD = 1
 BAD = 0
@@ -104,6 +106,10 @@ def badSender(sender):
     return Reply("517", f"Sender does not exist: {sender}")
 
 
+#: Seconds for the whole check of a message outside a chain.
+DEFAULT_DEADLINE = 50
+
+
 def verdictReply(verdict, sender):
     """
     The answer for a remembered sender: no opinion for a good one.
@@ -123,27 +129,31 @@ class Dialback(Filter):
         "postmaster_addr": Option(None, optional(string),
                                   "MAIL FROM of the call-out"),
         "dns_timeout": Option(10, positiveNumber, "seconds per DNS lookup"),
-        "deadline": Option(50, positiveNumber,
-                           "seconds for the whole check of a message"),
-        "on_store_error": onStoreErrorOption(),
+        "deadline": Option(None, optional(positiveNumber),
+                           "seconds for the whole check of a message "
+                           "(default: the filter's timeout)"),
     }
+    onError = STORE_UNAVAILABLE
 
     def start(self):
         self.postmaster = (self.config["postmaster_addr"]
                            or "postmaster@" + self.context.courier.me())
-        self.good = Table(self.context.store, "goodsenders", reference=True)
-        self.bad = Table(self.context.store, "badsenders", reference=True)
+        self.good = Table(storeFor(self.context), "goodsenders", reference=True)
+        self.bad = Table(storeFor(self.context), "badsenders", reference=True)
         self.recent = {}
         return defer.gatherResults([self.good.start(), self.bad.start()])
 
-    def consider(self, message):
+    def match(self, message):
         sender = message.sender
         if not sender:
             return None
         recent = self.recent.get(sender)
         if recent is not None and recent[1] > self.context.reactor.seconds():
             return verdictReply(recent[0], sender)
-        return self.check(sender)
+        left = self.timeLeft(message)
+        seconds = min(filter(None, (self.config["deadline"], left)),
+                      default=DEFAULT_DEADLINE)
+        return self.check(sender, self.context.reactor.seconds() + seconds)
 
     def recall(self, sender, verdict):
         """
@@ -156,11 +166,8 @@ class Dialback(Filter):
                                + RECENT_SECONDS)
 
     @defer.inlineCallbacks
-    def check(self, sender):
-        try:
-            known = yield self.remembered(sender)
-        except StoreError:
-            return self.config["on_store_error"]
+    def check(self, sender, deadline):
+        known = yield self.remembered(sender)
         if known is not None:
             self.recall(sender, known)
             return verdictReply(known, sender)
@@ -168,7 +175,6 @@ class Dialback(Filter):
         if len(parts) != 2:
             return INVALID_SENDER
         domain = parts[1]
-        deadline = self.context.reactor.seconds() + self.config["deadline"]
         try:
             hosts = yield self.mailHosts(domain, deadline)
         except LOOKUP_FAILED as e:
@@ -218,7 +224,7 @@ class Dialback(Filter):
         @raise LOOKUP_FAILED: neither, or the lookups failed.
         """
         try:
-            payload = yield lookup(self.context.resolver, "lookupMailExchange",
+            payload = yield lookup(resolverFor(self.context), "lookupMailExchange",
                                    domain, self._timeout(deadline),
                                    self.context.reactor)
         except error.DNSNameError:
@@ -242,7 +248,7 @@ class Dialback(Filter):
         for method, recordType in (("lookupAddress", names.A),
                                    ("lookupIPV6Address", names.AAAA)):
             try:
-                payload = yield lookup(self.context.resolver, method, host,
+                payload = yield lookup(resolverFor(self.context), method, host,
                                        self._timeout(deadline),
                                        self.context.reactor)
             except error.DNSNameError:

@@ -20,10 +20,10 @@ Options (section C{[greylist.py]}):
     background purge (C{[ttldb] purge_interval});
   - C{ipv4_prefix} (default 24), C{ipv6_prefix} (default 48): the client
     network of a triplet;
-  - C{on_store_error} (default C{'451 4.3.0 Temporary failure of the mail
-    filter's state store, try again later'}): the reply while the state
-    store is unavailable, or C{'continue'} to let such mail through this
-    filter.
+  - C{on_error} (default C{'451 4.3.0 Temporary failure of the mail
+    filter's state store, try again later'}; the reference's name
+    C{on_store_error} is read too): the reply while the state store is
+    unavailable, or C{'continue'} to let such mail through this filter.
 
 State lives in the state store (C{[ttldb]}), so several pyfilter daemons
 sharing it greylist together; triplets imported from the reference with
@@ -34,11 +34,11 @@ import time
 
 from twisted.internet import defer
 
-from pyfilter.engine.filter import Filter
+from pyfilter.engine.filter import Filter, gather
 from pyfilter.engine.options import Option, nonNegativeInteger
 from pyfilter.engine.reply import Reply
-from pyfilter.store import (Table, answerStoreError, clientNetwork, gather,
-                            onStoreErrorOption, referenceNetwork)
+from pyfilter.store import (
+    STORE_UNAVAILABLE, Table, clientNetwork, referenceNetwork, storeFor)
 
 
 def _prefix(bits):
@@ -65,16 +65,16 @@ class Greylist(Filter):
         "greylist_time": Option(300, nonNegativeInteger),
         "ipv4_prefix": Option(24, _prefix(32)),
         "ipv6_prefix": Option(48, _prefix(128)),
-        "on_store_error": onStoreErrorOption(),
     }
+    onError = STORE_UNAVAILABLE
 
     def start(self):
-        store = self.context.store
+        store = storeFor(self.context)
         self.passed = Table(store, "greylist_Passed", reference=True)
         self.pending = Table(store, "greylist_NotPassed", reference=True)
         return gather([self.passed.start(), self.pending.start()])
 
-    def consider(self, message):
+    def match(self, message):
         address = message.remoteIP
         sender = message.sender
         if address is None or not sender:
@@ -88,9 +88,7 @@ class Greylist(Filter):
             checks.append(self._check(
                 triplet, (sender.lower(), recipient, oldNetwork)))
         d = gather(checks)
-        d.addCallback(self._answer)
-        d.addErrback(answerStoreError, self.config["on_store_error"])
-        return d
+        return d.addCallback(self._answer)
 
     @defer.inlineCallbacks
     def _check(self, triplet, referenceTriplet):

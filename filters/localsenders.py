@@ -22,37 +22,26 @@ Replies: C{517 Sender does not exist: <sender>};
 C{517 Policy requires local senders to authenticate.}
 """
 
-from pyfilter.clients import authdaemond
-from pyfilter.engine.filter import Filter
+from pyfilter.bases.authdaemond import AuthdaemondFilter
 from pyfilter.engine.options import Option, boolean
 from pyfilter.engine.reply import Reply
-from pyfilter.clients.base import ServiceError, outage, unavailableReply
 
 MUST_AUTHENTICATE = Reply(
     "517", "Policy requires local senders to authenticate.")
 
 
-class LocalSenders(Filter):
+class LocalSenders(AuthdaemondFilter):
     options = {
         "require_auth": Option(False, boolean,
                                "local senders must authenticate"),
-        "unavailable_reply": Option(
-            "451 Cannot verify the sender now, try again later",
-            unavailableReply, "reply when authdaemond fails"),
     }
+    onError = "451 Cannot verify the sender now, try again later"
 
-    def start(self):
-        self.authdaemon = authdaemond.clientFor(self.context)
-
-    def consider(self, message):
-        sender = message.sender or ""
-        name = authdaemond.accountName(self.context.courier, sender)
+    def match(self, message):
+        name = self.accountName(message.sender or "")
         if name is None:
             return None
-        d = self.authdaemon.userInfo(name)
-        d.addCallbacks(self._found, self._failed, callbackArgs=(message,),
-                       errbackArgs=(message,))
-        return d
+        return self.account(name).addCallback(self._found, message)
 
     def _found(self, account, message):
         if account is None:
@@ -60,10 +49,6 @@ class LocalSenders(Filter):
         if self.config["require_auth"] and not message.authUser:
             return MUST_AUTHENTICATE
         return None
-
-    def _failed(self, failure, message):
-        failure.trap(ServiceError)
-        return outage(self, message, failure.value)
 
 
 FILTER = LocalSenders

@@ -28,14 +28,14 @@ def canonical(rawAddress):
 
 
 class NoDuplicates(Filter):
-    def consider(self, message):
+    def match(self, message):
         recipients = message.recipients
         if len({canonical(r.rawAddress) for r in recipients}) == len(
                 recipients):
             return None
         kept = {}
         merged = {}
-        edits = controledit.ControlEdits(message.controlPaths)
+        edits = message.editControl()
         for recipient in recipients:
             key = canonical(recipient.rawAddress)
             if key not in kept:
@@ -52,7 +52,6 @@ class NoDuplicates(Filter):
             if merged[key] != recipient.notify:
                 edits.setNotify(recipient, merged[key])
         edits.commit()
-        message.reloadControl()
         return None
 
 

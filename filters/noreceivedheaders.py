@@ -10,19 +10,14 @@ file is replaced atomically.  Mail without an auth user is left alone.
 Never decides (no opinion).  No options.
 """
 
-from pyfilter.courier import rewrite
 from pyfilter.engine.filter import Filter
 
 
 class NoReceivedHeaders(Filter):
-    def consider(self, message):
+    def match(self, message):
         if not message.authUser:
             return None
-        d = rewrite.rewriteMessage(
-            self.context.threads, message.dataPath,
-            lambda edit: edit.removeHeader("Received"))
-        d.addCallback(lambda _: message.dataChanged())
-        return d
+        return message.rewrite(lambda edit: edit.removeHeader("Received"))
 
 
 FILTER = NoReceivedHeaders

@@ -12,7 +12,6 @@ again: its record is edited byte for byte, so addresses that are not UTF-8
 stay intact and its other DSN flags are kept.
 """
 
-from pyfilter.courier import controledit
 from pyfilter.engine.filter import Filter
 
 
@@ -24,15 +23,14 @@ def withoutSuccess(notify):
 
 
 class NoSuccessDSN(Filter):
-    def consider(self, message):
+    def match(self, message):
         asking = [r for r in message.recipients if "S" in r.notify]
         if not asking:
             return None
-        edits = controledit.ControlEdits(message.controlPaths)
+        edits = message.editControl()
         for recipient in asking:
             edits.setNotify(recipient, withoutSuccess(recipient.notify))
         edits.commit()
-        message.reloadControl()
         return None
 
 

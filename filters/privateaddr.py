@@ -54,12 +54,11 @@ from pyfilter.engine.options import (
     mapping,
     nonNegativeInteger,
     optional,
+    positiveInteger,
     positiveNumber,
     string,
     stringList)
 from pyfilter.engine.reply import Reply
-from pyfilter.clients.base import (
-    ServiceError, outage, positiveInteger, unavailableReply)
 
 REFUSED = Reply("517", "Sender is not allowed by privacy settings.")
 
@@ -113,10 +112,8 @@ class PrivateAddr(Filter):
                                  "seconds an answer is kept"),
         "ldap_cache_size": Option(10000, nonNegativeInteger,
                                   "answers kept at most"),
-        "unavailable_reply": Option(
-            "451 Cannot check privacy settings now, try again later",
-            unavailableReply, "reply when the directory fails"),
     }
+    onError = "451 Cannot check privacy settings now, try again later"
 
     def start(self):
         self.directory = None
@@ -133,7 +130,7 @@ class PrivateAddr(Filter):
                 self.config["ldap_max_connections"],
                 self.config["ldap_cache_ttl"], self.config["ldap_cache_size"])
 
-    def consider(self, message):
+    def match(self, message):
         sender = message.sender or ""
         lowercase = self.context.courier.locallowercase()
         rules = self.config["private_rcpts"]
@@ -152,10 +149,7 @@ class PrivateAddr(Filter):
 
     async def _askDirectory(self, message, addresses, sender):
         for address in dict.fromkeys(addresses):
-            try:
-                allowed = await self.directory.allowedSenders(address)
-            except ServiceError as e:
-                return outage(self, message, e)
+            allowed = await self.directory.allowedSenders(address)
             if allowed and not senderAllowed(sender, allowed):
                 return self._refuse(message, address, sender)
         return None

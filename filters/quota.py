@@ -29,12 +29,9 @@ import os
 
 from twisted.internet import defer
 
-from pyfilter.clients import authdaemond
-from pyfilter.files import readAtMost
-from pyfilter.engine.filter import Filter
-from pyfilter.engine.options import Option
+from pyfilter.bases.authdaemond import AuthdaemondFilter
 from pyfilter.engine.reply import Reply
-from pyfilter.clients.base import ServiceError, outage, unavailableReply
+from pyfilter.files import readAtMost
 
 #: maildirsize files larger than this are not read (Courier recalculates
 #: them long before: past 5120 bytes).
@@ -91,31 +88,20 @@ def overQuota(path):
             or (countLimit is not None and usedCount >= countLimit))
 
 
-class Quota(Filter):
-    options = {
-        "unavailable_reply": Option(
-            "451 Cannot check mailbox quotas now, try again later",
-            unavailableReply, "reply when authdaemond fails"),
-    }
+class Quota(AuthdaemondFilter):
+    onError = "451 Cannot check mailbox quotas now, try again later"
 
-    def start(self):
-        self.authdaemon = authdaemond.clientFor(self.context)
+    def match(self, message):
+        return defer.Deferred.fromCoroutine(self._match(message))
 
-    def consider(self, message):
-        return defer.Deferred.fromCoroutine(self._consider(message))
-
-    async def _consider(self, message):
+    async def _match(self, message):
         seen = set()
         for recipient in message.recipients:
-            name = authdaemond.accountName(self.context.courier,
-                                          recipient.address)
+            name = self.accountName(recipient.address)
             if name is None or name in seen:
                 continue
             seen.add(name)
-            try:
-                account = await self.authdaemon.userInfo(name)
-            except ServiceError as e:
-                return outage(self, message, e)
+            account = await self.account(name)
             if account is None:
                 self.log.info('quota filter: authdaemon failed to look up '
                               '"{name}"', name=name)

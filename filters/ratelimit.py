@@ -14,7 +14,7 @@ Options (section C{[ratelimit.py]}):
     IPv6 /48) instead of per address;
   - C{senders_purge_interval} (default 43200): accepted for compatibility;
     old counters are removed by the store's background purge;
-  - C{on_store_error} (default C{'451 4.3.0 Temporary failure of the mail
+  - C{on_error} (default C{'451 4.3.0 Temporary failure of the mail
     filter's state store, try again later'}): the reply while the state
     store is unavailable, or C{'continue'}.
 
@@ -31,8 +31,7 @@ limit.  C{count_interval = 0} writes every message before answering.
 from pyfilter.engine.filter import Filter
 from pyfilter.engine.options import Option, boolean, nonNegativeInteger
 from pyfilter.engine.reply import Reply
-from pyfilter.store import (Table, answerStoreError, clientNetwork,
-                            onStoreErrorOption)
+from pyfilter.store import STORE_UNAVAILABLE, Table, clientNetwork, storeFor
 
 
 class RateLimit(Filter):
@@ -47,11 +46,11 @@ class RateLimit(Filter):
         "interval": Option(1, nonNegativeInteger),
         "senders_purge_interval": Option(60 * 60 * 12, nonNegativeInteger),
         "limit_network": Option(False, boolean),
-        "on_store_error": onStoreErrorOption(),
     }
+    onError = STORE_UNAVAILABLE
 
     def start(self):
-        self.counters = Table(self.context.store, self.table)
+        self.counters = Table(storeFor(self.context), self.table)
 
     def counted(self, message):
         """
@@ -68,14 +67,13 @@ class RateLimit(Filter):
         return Reply("421", f"Too many messages from {message.remoteIP}, "
                      "slow down.")
 
-    def consider(self, message):
+    def match(self, message):
         key = self.counted(message)
         if key is None:
             return None
         d = self.counters.increment((key,), max(1, self.config["interval"])
                                     * 60)
         d.addCallback(self._answer, message)
-        d.addErrback(answerStoreError, self.config["on_store_error"])
         return d
 
     def _answer(self, count, message):

@@ -11,7 +11,7 @@ Options (section C{[ratelimitauth.py]}):
   - C{max_connections} (default 50): messages allowed within the window;
   - C{interval} (default 120): the window, in minutes;
   - C{senders_purge_interval} (default 43200): accepted for compatibility;
-  - C{on_store_error} (default C{'451 4.3.0 Temporary failure of the mail
+  - C{on_error} (default C{'451 4.3.0 Temporary failure of the mail
     filter's state store, try again later'}): the reply while the state
     store is unavailable, or C{'continue'}.
 
@@ -20,7 +20,6 @@ Counters live in the state store, apart from ratelimit's.
 
 from pyfilter.engine.options import Option, nonNegativeInteger
 from pyfilter.engine.reply import Reply
-from pyfilter.store import onStoreErrorOption
 
 from filters.ratelimit import RateLimit
 
@@ -31,7 +30,6 @@ class RateLimitAuth(RateLimit):
         "max_connections": Option(50, nonNegativeInteger),
         "interval": Option(120, nonNegativeInteger),
         "senders_purge_interval": Option(60 * 60 * 12, nonNegativeInteger),
-        "on_store_error": onStoreErrorOption(),
     }
 
     def counted(self, message):

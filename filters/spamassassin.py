@@ -43,19 +43,18 @@ C{max_msg_size} are neither checked nor changed.
 
 import re
 
-from pyfilter.courier import rewrite
 from pyfilter.clients import spamd
 from pyfilter.engine.filter import Filter
 from pyfilter.engine.options import (
     Option,
+    address,
     nonNegativeInteger,
     number,
     optional,
+    positiveInteger,
     positiveNumber,
     string)
 from pyfilter.engine.reply import Reply
-from pyfilter.clients.base import (
-    ServiceError, address, outage, positiveInteger, unavailableReply)
 
 _SCORE = re.compile(r"(?:^|\s)score=(-?\d+(?:\.\d+)?)(?:\s|$)")
 
@@ -94,10 +93,8 @@ class SpamAssassin(Filter):
         "spamd_timeout": Option(45.0, positiveNumber, "seconds for a check"),
         "max_connections": Option(8, positiveInteger,
                                   "concurrent connections to spamd"),
-        "unavailable_reply": Option("451 Spam scanner error: {reason}",
-                                    unavailableReply,
-                                    "reply when spamd fails"),
     }
+    onError = "451 Spam scanner error: {reason}"
 
     def start(self):
         if "spamc_path" in self.context.modules.section("spamassassin.py"):
@@ -107,16 +104,14 @@ class SpamAssassin(Filter):
             self.context.reactor, self.config["spamd_address"],
             self.config["spamd_timeout"], self.config["max_connections"])
 
-    def consider(self, message):
+    def match(self, message):
         if message.size > self.config["max_msg_size"]:
             self.log.info("spamassassin: message {messageId} not checked, "
                           "{size} bytes is over max_msg_size",
                           messageId=message.messageId, size=message.size)
             return None
         d = self.spamd.check(message.dataPath, self.config["username"])
-        d.addCallbacks(self._checked, self._failed, callbackArgs=(message,),
-                       errbackArgs=(message,))
-        return d
+        return d.addCallback(self._checked, message)
 
     def _checked(self, result, message):
         status = (result.headers.get("X-Spam-Status") or "")
@@ -150,14 +145,7 @@ class SpamAssassin(Filter):
             for name, value in reversed(added):
                 edit.prependHeader(name, value)
 
-        d = rewrite.rewriteMessage(self.context.threads, message.dataPath,
-                                   change)
-        d.addCallback(lambda _: message.dataChanged())
-        return d
-
-    def _failed(self, failure, message):
-        failure.trap(ServiceError)
-        return outage(self, message, failure.value)
+        return message.rewrite(change)
 
 
 FILTER = SpamAssassin

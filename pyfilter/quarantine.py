@@ -53,13 +53,11 @@ import os
 import secrets
 import shutil
 import time
-import weakref
 from dataclasses import dataclass
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from pyfilter.courier import controledit
 from pyfilter.courier import headerblock
 from pyfilter.courier import mime
 from pyfilter.config.errors import ConfigError
@@ -284,7 +282,7 @@ class Quarantine:
             shutil.rmtree(temporary, ignore_errors=True)
             raise
         fsyncPath(directory)
-        edits = controledit.ControlEdits(message.controlPaths, self.clock)
+        edits = message.editControl(self.clock)
         for recipient in message.recipients:
             edits.markDone(recipient, f"quarantined as {entryId}")
         edits.commit()
@@ -462,24 +460,19 @@ class Quarantine:
         return d
 
 
-_cache = weakref.WeakKeyDictionary()
-
-
 def forContext(context):
     """
-    The L{Quarantine} of a daemon's context, made once.
+    The daemon's one L{Quarantine}, made on first use.
 
     @raise ConfigError: the C{[quarantine]} section is wrong.
     """
-    found = _cache.get(context)
-    if found is None:
+    def create():
         settings = Settings.fromModules(context.modules, context.stateDir)
-        found = Quarantine(settings, loadKey(context.stateDir),
-                           context.courier.me(),
-                           Sendmail(context.reactor,
-                                    context.paths.sendmailProgram))
-        _cache[context] = found
-    return found
+        return Quarantine(settings, loadKey(context.stateDir),
+                          context.courier.me(),
+                          Sendmail(context.reactor,
+                                   context.paths.sendmailProgram))
+    return context.shared("quarantine", create)
 
 
 def quarantine(context, message, explanation):
@@ -504,7 +497,6 @@ def quarantine(context, message, explanation):
 
 
 def _held(message, entry):
-    message.reloadControl()
     log.info("quarantine: message {messageId} held as {id}",
              messageId=message.messageId, id=entry.id)
     return entry.id

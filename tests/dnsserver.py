@@ -22,6 +22,7 @@ import time
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 from twisted.names import authority, common, dns, server
+from pyfilter.clients.dns import resolverFor
 
 
 #: Where the dialback targets of the zones listen (the SMTP port is the
@@ -260,7 +261,7 @@ def dnsContext(testCase, dnsServer, modulesText="", sysconfdir=None):
                           sysconfdir=sysconfdir)
     context.resolverServers = (dnsServer.address,)
     testCase.addCleanup(context.close)
-    testCase.addCleanup(lambda: context.resolver.close())
+    testCase.addCleanup(lambda: resolverFor(context).close())
     return context
 
 
@@ -269,7 +270,7 @@ def dnsFilter(context, name):
     The filter C{name} configured from C{context}'s modules config.
     """
     from pyfilter.engine.loader import makeFilter
-    return makeFilter(name, context.modules, context)[0]
+    return makeFilter(name, context.modules, context)
 
 
 def main(argv=None):

@@ -346,7 +346,7 @@ def serviceFilter(testCase, name, modulesText="", courierFiles=None,
             hosted[domain] = "1"
     context = makeContext(testCase, reactor=reactor, sysconfdir=sysconfdir,
                           modulesText=modulesText)
-    found = makeFilter(name, context.modules, context)[0]
+    found = makeFilter(name, context.modules, context)
     found.start()
     return found
 

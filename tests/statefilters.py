@@ -7,6 +7,7 @@ from twisted.internet import defer
 
 from pyfilter.engine.loader import makeFilter
 from tests.helpers import makeContext, writeMessage
+from pyfilter.store import storeFor
 
 START = 1_800_000_000.0
 
@@ -22,7 +23,7 @@ def startFilter(testCase, name, options=""):
         f"[ttldb]\ntype = 'memory'\n[{name}.py]\n{options}"))
     clock = context.reactor
     clock.advance(START)
-    instance, _ = makeFilter(name, context.modules, context)
+    instance = makeFilter(name, context.modules, context)
     testCase.successResultOf(defer.maybeDeferred(instance.start))
     testCase.addCleanup(context.close)
     return instance, clock
@@ -46,7 +47,7 @@ def breakStore(instance):
     """
     def fail(*args):
         return defer.fail(ConnectionError("store down"))
-    instance.context.store._execute = fail
+    storeFor(instance.context)._execute = fail
 
 
 def decide(testCase, instance, msg):

@@ -40,7 +40,7 @@ class ThreadsContext:
 def attachmentsFilter(modulesText=""):
     modules = ModulesConfig()
     modules.parser.read_string(modulesText)
-    instance = makeFilter("attachments", modules, None)[0]
+    instance = makeFilter("attachments", modules, None)
     instance.context = ThreadsContext()
     return instance
 

@@ -46,7 +46,7 @@ class ChainTests(SynchronousTestCase):
 
     def decide(self, *entries, deadline=300):
         chain = Chain(list(entries), self.clock, deadline)
-        return chain.decide(self.message, lambda *a: self.observed.append(a))
+        return chain.decide(self.message, lambda entry, *a: self.observed.append((entry.name,) + a))
 
     def test_emptyChain(self):
         """With no filter every message gets 200 Ok."""

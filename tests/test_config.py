@@ -75,19 +75,20 @@ class ModulesConfigTests(SynchronousTestCase):
 
     def test_filterOptionsChecked(self):
         """Option values are checked against the filter's declared types."""
-        from pyfilter.engine.options import Option, integer
+        from pyfilter.engine.options import Option, nonNegativeInteger
         path = self.write("[x.py]\nn = 'ten'\n")
         config = ModulesConfig.read(path)
-        error = self.assertRaises(ConfigError, config.filterOptions, "x",
-                                  {"n": Option(1, integer)})
+        error = self.assertRaises(ConfigError, config.checkedSection, "x.py",
+                                  {"n": Option(1, nonNegativeInteger)})
         self.assertIn("[x.py] n", str(error))
-        self.assertIn("expected an integer", str(error))
+        self.assertIn("expected a non-negative integer", str(error))
 
     def test_filterOptionsDefaultsAndUnknown(self):
         """Absent options take defaults; unknown ones are reported."""
-        from pyfilter.engine.options import Option, integer
+        from pyfilter.engine.options import Option, nonNegativeInteger
         config = ModulesConfig.read(self.write("[x.py]\nm = 2\n"))
-        values, unknown = config.filterOptions("x", {"n": Option(7, integer)})
+        values, unknown = config.checkedSection(
+            "x.py", {"n": Option(7, nonNegativeInteger)})
         self.assertEqual(values, {"n": 7})
         self.assertEqual(unknown, ["m"])
 

@@ -14,6 +14,7 @@ from pyfilter.clients.dns import (
     LOOKUP_FAILED, RESOLV_CONF, answersOf, lookup, makeResolver, parseServer)
 from tests.dnsserver import startDNSServer
 from tests.helpers import makeContext
+from pyfilter.clients.dns import resolverFor
 
 
 def loopbackResolver(testCase, dnsServer):
@@ -52,8 +53,8 @@ class MakeResolverTests(unittest.TestCase):
         """The context creates its resolver from its servers, once."""
         context = makeContext(self)
         context.resolverServers = ("127.0.0.1:5353",)
-        self.assertIs(context.resolver, context.resolver)
-        self.assertEqual(context.resolver.upstream.servers,
+        self.assertIs(resolverFor(context), resolverFor(context))
+        self.assertEqual(resolverFor(context).upstream.servers,
                          [("127.0.0.1", 5353)])
 
 

@@ -22,7 +22,7 @@ LOOP = Reply("501", "Mail loop - already have my Delivered-To: header.")
 def makeAccessFilter(testCase, name, sysconfdir, modulesText=""):
     context = makeContext(testCase, sysconfdir=sysconfdir,
                           modulesText=modulesText)
-    return makeFilter(name, context.modules, context)[0]
+    return makeFilter(name, context.modules, context)
 
 
 def clientMessage(testCase, ip, data=b"Subject: test\n\nbody\n"):

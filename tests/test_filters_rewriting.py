@@ -30,7 +30,7 @@ def filterWith(testCase, name, modulesText="", sysconfdir=None):
     context = makeContext(testCase, modulesText=modulesText,
                           sysconfdir=sysconfdir)
     context.threads = ImmediateThreads()
-    instance = makeFilter(name, context.modules, context)[0]
+    instance = makeFilter(name, context.modules, context)
     testCase.successResultOf(defer.maybeDeferred(instance.start))
     return instance
 
@@ -189,7 +189,7 @@ class AddSignatureTests(unittest.TestCase):
         """A signature file that cannot be read stops start-up."""
         context = makeContext(self, modulesText="[add_signature.py]\n"
                               "domains = {'': '/nonexistent/sig'}\n")
-        instance = makeFilter("add_signature", context.modules, context)[0]
+        instance = makeFilter("add_signature", context.modules, context)
         self.assertRaises(ConfigError, instance.start)
 
 

@@ -14,7 +14,7 @@ from tests.helpers import sampleMessage, samplePaths, writeMessage
 
 
 def simpleFilter(name):
-    return makeFilter(name, ModulesConfig(), None)[0]
+    return makeFilter(name, ModulesConfig(), None)
 
 
 def loggedLines(events):

@@ -7,6 +7,7 @@ from twisted.trial import unittest
 from pyfilter.engine.reply import Reply
 from pyfilter.store import REFERENCE_SUFFIX, referenceKey
 from tests.statefilters import breakStore, decide, message, startFilter
+from pyfilter.store import storeFor
 
 
 def greylisted(wait):
@@ -128,7 +129,7 @@ class GreylistOptionTests(unittest.TestCase):
         instance, clock = startFilter(self, "greylist")
         key = referenceKey("sender@example.org", "rcpt@example.test",
                            "192.0.2")
-        self.successResultOf(instance.context.store.set(
+        self.successResultOf(storeFor(instance.context).set(
             "greylist_Passed" + REFERENCE_SUFFIX, key, clock.seconds() - 10,
             3600))
         self.successResultOf(instance.start())  # finds the imported entries

@@ -387,7 +387,7 @@ class LegacyModuleTests(unittest.TestCase):
         self.addCleanup(ttldb.useContext, None)
 
     def makeFilter(self, name):
-        return loader.makeFilter(name, self.context.modules, self.context)[0]
+        return loader.makeFilter(name, self.context.modules, self.context)
 
     def chain(self, name):
         return Chain([Entry(name, self.makeFilter(name), timeout=10)],

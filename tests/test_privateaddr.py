@@ -30,7 +30,7 @@ def records(sender, *recipients):
 def staticFilter(testCase, modulesText=STATIC, courierFiles=None):
     context = makeContext(testCase, modulesText=modulesText,
                           sysconfdir=courierSysconf(testCase, courierFiles))
-    found = makeFilter("privateaddr", context.modules, context)[0]
+    found = makeFilter("privateaddr", context.modules, context)
     found.start()
     return found
 

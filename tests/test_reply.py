@@ -44,9 +44,23 @@ class ReplyTests(SynchronousTestCase):
         self.assertEqual(Reply.fromString("hello").code, "451")
 
     def test_classes(self):
-        """2xx and 0xx accept; only 0xx stops Courier's later filters."""
+        """2xx and 0xx accept."""
         self.assertTrue(Reply("200", "Ok").accepts)
         self.assertTrue(Reply("050", "OK").accepts)
-        self.assertTrue(Reply("050", "OK").stopsCourierFilters)
-        self.assertFalse(Reply("200", "Ok").stopsCourierFilters)
         self.assertFalse(Reply("451", "x").accepts)
+
+
+class TemplateTests(SynchronousTestCase):
+    def test_looksLikeReply(self):
+        """A reply starts with three digits and a space, a dash or its
+        end."""
+        for text in ("451 text", "517-first\n517 last", "250"):
+            self.assertTrue(Reply.looksLikeReply(text), text)
+        for text in ("", "45 x", "4510 x", "451x", "text", "continue"):
+            self.assertFalse(Reply.looksLikeReply(text), text)
+
+    def test_fromTemplate(self):
+        """Named fields are filled in; other braces are left alone."""
+        self.assertEqual(
+            Reply.fromTemplate("451 {reason} {other} {", reason="down"),
+            Reply("451", "down {other} {"))

@@ -20,6 +20,7 @@ from pyfilter.store.postgres import PostgresStore
 from pyfilter.store.sqlite import SQLiteStore
 from tests import postgres
 from tests.helpers import makeContext
+from pyfilter.store import storeFor
 
 START = 1_800_000_000.0
 
@@ -477,7 +478,7 @@ class OpenStoreTests(unittest.TestCase):
     def test_defaultIsEmbedded(self):
         """Without a [ttldb] section the store is SQLite in the state directory."""
         context = makeContext(self, reactor=reactor)
-        opened = context.store
+        opened = storeFor(context)
         self.assertIsInstance(opened, SQLiteStore)
         self.assertEqual(os.path.dirname(opened.path), context.stateDir)
         return context.close()
@@ -486,7 +487,7 @@ class OpenStoreTests(unittest.TestCase):
         """The reference's type 'dbm' selects the embedded store."""
         context = makeContext(self, reactor=reactor, modulesText=(
             "[ttldb]\ntype = 'dbm'\ndir = '/var/lib/pythonfilter'\n"))
-        self.assertIsInstance(context.store, SQLiteStore)
+        self.assertIsInstance(storeFor(context), SQLiteStore)
         return context.close()
 
     def test_psycopg2Settings(self):
@@ -495,7 +496,7 @@ class OpenStoreTests(unittest.TestCase):
             "[ttldb]\ntype = 'psycopg2'\nhost = 'db.example'\nport = '5433'\n"
             "db = 'pythonfilter'\nuser = 'pf'\npassword = 'pw'\n"
             "timeout = 3\n"))
-        opened = context.store
+        opened = storeFor(context)
         self.assertIsInstance(opened, PostgresStore)
         self.assertEqual(opened.timeout, 3)
         self.assertEqual(opened.connectArgs, {
@@ -522,14 +523,14 @@ class OpenStoreTests(unittest.TestCase):
     def test_unknownType(self):
         """An unknown type is a configuration error naming the option."""
         context = makeContext(self, modulesText="[ttldb]\ntype = 'mysql'\n")
-        error = self.assertRaises(ConfigError, lambda: context.store)
+        error = self.assertRaises(ConfigError, lambda: storeFor(context))
         self.assertIn("[ttldb] type", str(error))
 
     def test_backgroundPurge(self):
         """The store purges expired entries on its own, every purge_interval."""
         context = makeContext(self, modulesText=(
             "[ttldb]\ntype = 'memory'\npurge_interval = 100\n"))
-        memory = context.store
+        memory = storeFor(context)
         memory.set("t", "k", 1, 10)
         context.reactor.advance(99)
         self.assertEqual(len(memory.entries), 1)

@@ -30,6 +30,7 @@ from pyfilter.config.errors import ConfigError
 from pyfilter.engine.message import Message
 from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.config.arguments import ConfigOptions
+from pyfilter.legacy.adapter import LegacySupport
 
 EXIT_ACCEPTED = 0
 EXIT_ERROR = 1
@@ -78,8 +79,9 @@ class _Report:
     def __init__(self, stdout):
         self.stdout = stdout
 
-    def observe(self, name, outcome, seconds):
-        self.stdout.write(f"{name:20} {verdict(outcome)} "
+    def observe(self, entry, outcome, seconds):
+        testing = " (testing)" if entry.testing else ""
+        self.stdout.write(f"{entry.name:20} {verdict(outcome)}{testing} "
                           f"({seconds * 1000:.1f} ms)\n")
 
     def final(self, reply):
@@ -114,9 +116,10 @@ def check(reactor, options, stdout, stderr):
     globalLogPublisher.addObserver(observer)
     try:
         chain = yield loader.buildChain(options["config"], modules, context,
-                                        settings)
+                                        settings, LegacySupport(context))
         message = Message(options["data"], options["controls"],
-                          ControlFiles.read(options["controls"]))
+                          ControlFiles.read(options["controls"]),
+                          threads=context.threads)
         report = _Report(stdout)
         reply = yield chain.decide(message, observe=report.observe)
         report.final(reply)

@@ -17,12 +17,11 @@ section C{[authdaemon.py]}:
 """
 
 import os
-import weakref
 
 from twisted.internet import defer
 
-from pyfilter.engine.options import Option, positiveNumber
-from pyfilter.clients.base import Exchange, ServiceClient, positiveInteger
+from pyfilter.engine.options import Option, positiveInteger, positiveNumber
+from pyfilter.clients.base import Exchange, ServiceClient
 
 REFERENCE_SOCKET = "/var/spool/authdaemon/socket"
 DEBIAN_SOCKET = "/run/courier/authdaemon/socket"
@@ -128,28 +127,29 @@ class AuthdaemonClient(ServiceClient):
         return d.addCallback(lambda result: result[0])
 
 
-_clients = weakref.WeakKeyDictionary()
-
-
 def clientFor(context):
     """
     The daemon's one L{AuthdaemonClient}, configured from
     C{[authdaemon.py]}.
     """
-    client = _clients.get(context)
-    if client is None:
-        config, unknown = context.modules.filterOptions("authdaemon", OPTIONS)
-        for option in unknown:
-            AuthdaemonClient.log.warn("{where}: unknown option", where=(
-                context.modules.where("authdaemon.py", option)))
-        path = config["socket_path"]
-        given = "socket_path" in context.modules.section("authdaemon.py")
-        if not given and not os.path.exists(path):
-            path = DEBIAN_SOCKET
-            AuthdaemonClient.log.info(
-                "authdaemon: {reference} does not exist, using Debian's "
-                "{debian}", reference=REFERENCE_SOCKET, debian=path)
-        client = _clients[context] = AuthdaemonClient(
-            context.reactor, path, config["timeout"],
-            config["max_connections"])
-    return client
+    return context.shared("authdaemond", lambda: _create(context))
+
+
+def _create(context):
+    """
+    An L{AuthdaemonClient} configured from C{[authdaemon.py]}; Debian's
+    socket when the reference's does not exist and none is set.
+    """
+    config, unknown = context.modules.checkedSection("authdaemon.py", OPTIONS)
+    for option in unknown:
+        AuthdaemonClient.log.warn("{where}: unknown option", where=(
+            context.modules.where("authdaemon.py", option)))
+    path = config["socket_path"]
+    given = "socket_path" in context.modules.section("authdaemon.py")
+    if not given and not os.path.exists(path):
+        path = DEBIAN_SOCKET
+        AuthdaemonClient.log.info(
+            "authdaemon: {reference} does not exist, using Debian's "
+            "{debian}", reference=REFERENCE_SOCKET, debian=path)
+    return AuthdaemonClient(context.reactor, path, config["timeout"],
+                            config["max_connections"])

@@ -5,11 +5,11 @@ bound on concurrent connections (and on requests waiting for one), one
 timeout covering the wait, the connection and the exchange, and a
 connection that is aborted whenever the caller's Deferred is cancelled.
 
-Failures reach the caller as L{ServiceError} with a short reason; each
-filter turns that into its configured C{unavailable_reply}.
+Failures reach the caller as L{ServiceError} (an
+L{pyfilter.outage.Unavailable}) with a short reason; the filter base turns
+that into the filter's C{on_error} answer.
 """
 
-import re
 import socket
 
 from twisted.internet import defer, error
@@ -19,57 +19,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.protocols.basic import FileSender
 
-from pyfilter.engine.reply import Reply
-
-_REPLY = re.compile(r"^\d{3}([ -]|$)")
-_HOST_PORT = re.compile(r"^\[?([^\[\]]+?)\]?:(\d{1,5})$")
+from pyfilter.engine.options import hostAndPort
+from pyfilter.outage import Unavailable
 
 
-class ServiceError(Exception):
+class ServiceError(Unavailable):
     """
     A service could not answer: C{str(error)} is the reason, fit for a
-    reply text.
+    reply text; C{service} is the client's name for it.
     """
-
-
-def positiveInteger(value):
-    if not (isinstance(value, int) and not isinstance(value, bool)
-            and value > 0):
-        raise ValueError("expected a positive integer")
-    return value
-
-
-def unavailableReply(value):
-    """
-    Check an C{unavailable_reply} option: a reply in the reference's form
-    (C{"451 text"}; C{{reason}} in the text is replaced by the reason), or
-    C{""} for no opinion (the admin's explicit choice to let mail pass).
-    """
-    if not isinstance(value, str) or not (value == "" or _REPLY.match(value)):
-        raise ValueError("expected a reply such as '451 text', or ''")
-    return value
-
-
-def replyFor(template, reason):
-    """
-    The L{Reply} (or C{None} for C{""}) of an C{unavailable_reply} option
-    for a failure with C{reason}.
-    """
-    if not template:
-        return None
-    return Reply.fromString(template.replace("{reason}", reason))
-
-
-def outage(filter, message, error):
-    """
-    Log that C{filter} could not use its service for C{message} (the
-    L{ServiceError} C{error}) and give its C{unavailable_reply}.
-    """
-    reason = str(error)
-    filter.log.warn("{filter}: message {messageId} not checked: {reason}",
-                    filter=filter.name, messageId=message.messageId,
-                    reason=reason)
-    return replyFor(filter.config["unavailable_reply"], reason)
 
 
 def closeAfter(d, file):
@@ -82,29 +40,15 @@ def closeAfter(d, file):
     return d.addBoth(close)
 
 
-def address(value):
-    """
-    Check a service address option: an absolute UNIX socket path or
-    C{host:port} (C{[v6address]:port} for IPv6).
-    """
-    if not isinstance(value, str):
-        raise ValueError("expected a socket path or 'host:port'")
-    if value.startswith("/"):
-        return value
-    match = _HOST_PORT.match(value)
-    if match is None or not 0 < int(match.group(2)) < 65536:
-        raise ValueError("expected a socket path or 'host:port'")
-    return value
-
-
 def endpointFor(reactor, where, timeout):
     """
-    A client endpoint for an address accepted by L{address}.
+    A client endpoint for a service address (an absolute UNIX socket path,
+    or C{host:port}: see L{pyfilter.engine.options.address}).
     """
     if where.startswith("/"):
         return UNIXClientEndpoint(reactor, where, timeout=timeout)
-    host, port = _HOST_PORT.match(where).groups()
-    return HostnameEndpoint(reactor, host, int(port), timeout=timeout)
+    host, port = hostAndPort(where)
+    return HostnameEndpoint(reactor, host, port, timeout=timeout)
 
 
 class _OneProtocol(Factory):
@@ -272,13 +216,18 @@ class ServiceClient:
         d = defer.Deferred.fromCoroutine(
             self._converse(protocol, conversation))
         d.addTimeout(self.timeout, self.reactor)
-        d.addErrback(self._timedOut)
+        d.addErrback(self._failed)
         return d
 
-    def _timedOut(self, failure):
-        failure.trap(defer.TimeoutError)
-        raise ServiceError(
-            f"{self.name} did not answer within {self.timeout:g} seconds")
+    def _failed(self, failure):
+        if failure.check(defer.TimeoutError):
+            raise ServiceError(
+                f"{self.name} did not answer within {self.timeout:g} seconds",
+                self.name)
+        if failure.check(ServiceError) and "service" not in vars(
+                failure.value):
+            failure.value.service = self.name
+        return failure
 
     def _connect(self, protocol):
         """

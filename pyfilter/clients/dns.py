@@ -3,7 +3,10 @@ The daemon's one DNS resolver: twisted.names on the reactor, with Twisted's
 cache.
 
 The servers are the daemon's C{--resolver HOST:PORT} options, or those of
-/etc/resolv.conf when none is given.  Answers are kept in a
+/etc/resolv.conf when none is given.  Filters ask through L{addresses} (a
+name's IPv4 addresses: an empty list when it has none, L{LookupFailed} when
+the DNS cannot say) with names made by L{reverseName}; the lower-level
+L{lookup} gives twisted.names' own answers and errors.  Answers are kept in a
 L{twisted.names.cache.CacheResolver} for their TTL (Twisted's client resolver
 never fills that cache by itself, so L{CachingResolver} does).
 
@@ -17,6 +20,8 @@ import socket
 from twisted.internet import defer
 from twisted.names import cache, client, common, error
 from twisted.names import dns as names
+
+from pyfilter.outage import Unavailable
 
 RESOLV_CONF = "/etc/resolv.conf"
 
@@ -116,6 +121,18 @@ def makeResolver(servers, reactor, timeout=DEFAULT_TIMEOUT):
     return CachingResolver(upstream, reactor)
 
 
+def resolverFor(context):
+    """
+    The daemon's one resolver (servers from C{--resolver}, else
+    /etc/resolv.conf), closed when the daemon stops.
+    """
+    def create():
+        resolver = makeResolver(context.resolverServers, context.reactor)
+        context.onStop(resolver.close)
+        return resolver
+    return context.shared("resolver", create)
+
+
 def lookup(resolver, method, name, seconds, reactor):
     """
     Call C{resolver.<method>(name)} (C{"lookupAddress"},
@@ -145,3 +162,48 @@ def addressOf(record):
     if record.TYPE == names.AAAA:
         return socket.inet_ntop(socket.AF_INET6, record.address)
     return record.dottedQuad()
+
+
+class LookupFailed(Unavailable):
+    """
+    The DNS could not say: a server failure or refusal, a timeout, no
+    usable server.
+    """
+
+    service = "dns"
+
+
+#: The errors that say a name does not exist (NXDOMAIN).
+NO_SUCH_NAME = (error.DNSNameError, error.AuthoritativeDomainError)
+
+
+def reverseName(ip, zone):
+    """
+    The name of C{ip} (an L{ipaddress} address) in a DNS list C{zone}:
+    C{2.2.0.192.zone} for 192.0.2.2, the 32 reversed nibbles for IPv6.
+    """
+    reversed, _, _ = ip.reverse_pointer.rpartition(
+        ".in-addr.arpa" if ip.version == 4 else ".ip6.arpa")
+    return f"{reversed}.{zone.strip('.')}"
+
+
+def addresses(resolver, name, seconds, reactor):
+    """
+    The IPv4 addresses of C{name}, as text, within C{seconds}.
+
+    @return: a Deferred of the list: empty when the name does not exist or
+        has no A record; it fails with L{LookupFailed} when the DNS cannot
+        answer.
+    """
+    d = lookup(resolver, "lookupAddress", name, seconds, reactor)
+    d.addCallback(lambda payload: [record.dottedQuad()
+                                   for record in answersOf(payload, names.A)])
+    return d.addErrback(_noAddresses, name)
+
+
+def _noAddresses(failure, name):
+    if failure.check(*NO_SUCH_NAME):
+        return []
+    failure.trap(*LOOKUP_FAILED)
+    raise LookupFailed(f"DNS lookup of {name} failed: "
+                       f"{type(failure.value).__name__}")

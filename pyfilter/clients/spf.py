@@ -32,6 +32,7 @@ from twisted.names import error
 from pyfilter.clients.dns import DEFAULT_TIMEOUT, LOOKUP_FAILED, addressOf
 from pyfilter.engine.filter import Filter
 from pyfilter.engine.options import Option, positiveNumber
+from pyfilter.clients.dns import resolverFor
 
 #: Seconds one lookup may take, and the whole check (RFC 7208 section
 #: 4.6.4's least limit, as in pyspf).
@@ -208,7 +209,7 @@ class SPFFilter(Filter):
         sender = message.sender
         if not sender or ip is None:
             return None
-        d = checkSPF(self.context.resolver, self.context.reactor, str(ip),
+        d = checkSPF(resolverFor(self.context), self.context.reactor, str(ip),
                      sender, helo, self.config["dns_timeout"],
                      self.config["query_timeout"])
         return d.addCallback(self._answered, message, ip, sender, helo)

@@ -60,33 +60,42 @@ class ModulesConfig:
         text = f"{self.path or '<no modules config>'}: [{section}]"
         return f"{text} {option}" if option else text
 
-    def checkedSection(self, section, specs):
+    def checkedSection(self, section, specs, renamed=None):
         """
         The options of C{section}, checked against C{specs} (option name to
-        L{pyfilter.engine.filter.Option}), with defaults for those not given.
+        L{pyfilter.engine.options.Option}), with defaults for those not
+        given.
 
+        @param renamed: option name to C{{older name: translate}}: an
+            option may be given under an older name, whose value
+            C{translate(value)} is then used.
         @return: C{(values, unknown)}: the checked values, and the names of
             options in the section that C{specs} does not have.
-        @raise ConfigError: a value is refused; the error names file,
-            section and option.
+        @raise ConfigError: a value is refused, or an option is given under
+            more than one name; the error names file, section and option.
         """
         given = self.section(section)
+        known = set(specs)
         values = {}
         for option, spec in specs.items():
+            names = [option] if option in given else []
             value = given.get(option, spec.default)
+            for old, translate in (renamed or {}).get(option, {}).items():
+                known.add(old)
+                if old in given:
+                    names.append(old)
+                    value = translate(given[old])
+            if len(names) > 1:
+                raise ConfigError(self.where(section, " and ".join(names))
+                                  + f": give only {option}")
             try:
                 values[option] = spec.check(value)
             except ValueError as e:
-                raise ConfigError(self.where(section, option)
+                raise ConfigError(self.where(section, names[0] if names
+                                             else option)
                                   + f": {e}, got {value!r}") from e
-        return values, sorted(set(given) - set(specs))
+        return values, sorted(set(given) - known)
 
-    def filterOptions(self, name, specs):
-        """
-        The options of filter C{name}, from its section C{[name.py]}; see
-        L{checkedSection}.
-        """
-        return self.checkedSection(f"{name}.py", specs)
 
 
 def _newParser():

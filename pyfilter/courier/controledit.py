@@ -175,13 +175,17 @@ class ControlEdits:
     """
     A batch of edits to the control files of one message, written by
     L{commit}: per file, all appended records in one write, then one fsync.
+
+    @param onCommit: called after every commit (the message then forgets
+        the control files it had read).
     """
 
-    def __init__(self, controlPaths, clock=time.time):
+    def __init__(self, controlPaths, clock=time.time, onCommit=None):
         if not controlPaths:
             raise ControlFileError("no control file given")
         self.controlPaths = list(controlPaths)
         self.clock = clock
+        self.onCommit = onCommit
         self._files = [_FileEdits(path) for path in self.controlPaths]
 
     def _fileOf(self, recipient):
@@ -241,9 +245,13 @@ class ControlEdits:
         """
         Write every pending edit; each edited file is fsync'ed.
         """
-        for fileEdits in self._files:
-            fileEdits.apply()
-        self._files = [_FileEdits(path) for path in self.controlPaths]
+        try:
+            for fileEdits in self._files:
+                fileEdits.apply()
+        finally:
+            self._files = [_FileEdits(path) for path in self.controlPaths]
+            if self.onCommit is not None:
+                self.onCommit()
 
 
 def markDone(controlPaths, recipient, reason=DEFAULT_REASON):

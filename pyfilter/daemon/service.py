@@ -34,6 +34,8 @@ from pyfilter.daemon.requests import RequestHandler
 from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.daemon.protocol import RequestFactory
 from pyfilter.daemon.startup import StdinWatcher
+from pyfilter.legacy.adapter import LegacySupport
+from pyfilter.courier.spool import Spool
 
 LISTEN_BACKLOG = 1024
 
@@ -84,10 +86,11 @@ class FilterService(Service):
         super().startService()
         modules, settings, configError = self._readSettings()
         self.settings = settings
-        self.handler = RequestHandler(self.paths.spoolTmp, self.spoolRoot,
-                                      settings["max_in_flight"])
         self.context = Context.build(self.reactor, self.paths, modules,
                                      settings, self.stateDir, self.resolvers)
+        self.handler = RequestHandler(
+            Spool(self.spoolRoot, self.paths.spoolTmp), self.context.threads,
+            settings["max_in_flight"])
         self._listen(settings["request_timeout"], settings["max_connections"])
         if self.watchStdin:
             self._watchStdin()
@@ -95,7 +98,7 @@ class FilterService(Service):
             d = defer.fail(configError)
         else:
             d = loader.buildChain(self.chainPath, modules, self.context,
-                                  settings)
+                                  settings, LegacySupport(self.context))
         d.addCallbacks(self._chainReady, self._chainBroken)
         d.addBoth(self._signalReady)
 

@@ -34,14 +34,17 @@ SKIPPED = "skipped"
 class Entry:
     """
     One line of the chain: a filter, the names it bypasses on a 2xx reply,
-    and its timeout in seconds.
+    its timeout in seconds, and whether it runs in testing mode (its answer
+    is logged, then the chain goes on as if it had no opinion).
     """
 
-    def __init__(self, name, filter, bypass=frozenset(), timeout=60.0):
+    def __init__(self, name, filter, bypass=frozenset(), timeout=60.0,
+                 testing=False):
         self.name = name
         self.filter = filter
         self.bypass = frozenset(bypass)
         self.timeout = timeout
+        self.testing = testing
 
 
 class Chain:
@@ -61,8 +64,11 @@ class Chain:
         """
         Run the chain over C{message}.
 
-        @param observe: called as C{observe(name, outcome, seconds)} for each
-            entry, where outcome is the Reply, C{None}, or L{SKIPPED}.
+        @param observe: called as C{observe(entry, outcome, seconds)} for
+            each L{Entry}, where outcome is the Reply, C{None}, L{SKIPPED},
+            or what went wrong (C{"error"}, C{"timeout"}, C{"deadline"});
+            an entry in testing mode is observed with what it would have
+            answered.
         @return: a Deferred that fires with the L{Reply}; it never fails.
         """
         return _Run(self, message, observe).start()
@@ -120,17 +126,31 @@ class _Run:
                 self._observe(entry, SKIPPED, 0.0)
                 continue
             began = self._now()
+            self.message.deadline = began + self._delay(entry, began)[0]
             try:
                 outcome = entry.filter.consider(self.message)
             except Exception:
-                self._failed(entry, Failure(), began)
-                return
+                if self._conclude(entry, self._failure(entry, Failure(),
+                                                       began)):
+                    return
+                continue
             if isinstance(outcome, defer.Deferred):
                 self._wait(entry, outcome, began)
                 return
             if self._decided(entry, outcome, began):
                 return
         self._finish(None, OK)
+
+    def _delay(self, entry, began):
+        """
+        Seconds C{entry} may take from C{began}: its own timeout, or what is
+        left of the message's deadline if that is less; and whether it is
+        its own timeout.
+        """
+        remaining = self.chain.deadline - (began - self.started)
+        if entry.timeout < remaining:
+            return entry.timeout, True
+        return max(remaining, 0), False
 
     def _wait(self, entry, pending, began):
         self.pending = pending
@@ -140,14 +160,12 @@ class _Run:
                              errbackArgs=(entry, began))
         if self.pending is not pending:
             return  # answered at once (from memory): no timer needed
-        remaining = self.chain.deadline - (began - self.started)
-        if entry.timeout < remaining:
-            self.timedOut = entry
-            delay = entry.timeout
-        else:
-            self.timedOut = None
-            delay = remaining
-        self.timer = self.chain.reactor.callLater(max(delay, 0), pending.cancel)
+        delay, ownTimeout = self._delay(entry, began)
+        # Which limit will cancel the filter: its own timeout (the message
+        # gets FILTER_TIMED_OUT, naming it) or the message's deadline
+        # (DEADLINE, whatever the filter); _errored tells the two apart.
+        self.timedOut = entry if ownTimeout else None
+        self.timer = self.chain.reactor.callLater(delay, pending.cancel)
 
     def _stopTimer(self):
         self.pending = None
@@ -165,40 +183,42 @@ class _Run:
         self._stopTimer()
         if self.result.called:
             return None
-        if timerFired:
-            if self.timedOut is entry:
-                self.chain.log.warn(
-                    "filter {filter} timed out after {seconds}s on message "
-                    "{messageId}", filter=entry.name, seconds=entry.timeout,
-                    messageId=self.message.messageId)
-                self._observe(entry, "timeout", self._now() - began)
-                self._finish(entry, Reply(
-                    "451", "4.3.0 " + FILTER_TIMED_OUT.format(entry.name)))
-            else:
-                self.chain.log.warn(
-                    "message {messageId} not decided within {seconds}s "
-                    "(waiting for {filter})", filter=entry.name,
-                    seconds=self.chain.deadline,
-                    messageId=self.message.messageId)
-                self._observe(entry, "deadline", self._now() - began)
-                self._finish(entry, DEADLINE)
+        if timerFired and self.timedOut is not entry:
+            self.chain.log.warn(
+                "message {messageId} not decided within {seconds}s "
+                "(waiting for {filter})", filter=entry.name,
+                seconds=self.chain.deadline, messageId=self.message.messageId)
+            self._observe(entry, "deadline", self._now() - began)
+            self._finish(entry, DEADLINE)
             return None
-        self._failed(entry, failure, began)
+        if timerFired:
+            self.chain.log.warn(
+                "filter {filter} timed out after {seconds}s on message "
+                "{messageId}", filter=entry.name, seconds=entry.timeout,
+                messageId=self.message.messageId)
+            self._observe(entry, "timeout", self._now() - began)
+            reply = Reply("451", "4.3.0 " + FILTER_TIMED_OUT.format(
+                entry.name))
+        else:
+            reply = self._failure(entry, failure, began)
+        if not self._conclude(entry, reply):
+            self._next()
         return None
 
-    def _failed(self, entry, failure, began):
+    def _failure(self, entry, failure, began):
+        """
+        Log that C{entry}'s filter failed; the reply that failure gives.
+        """
         self._observe(entry, "error", self._now() - began)
         if failure.check(ControlFileError):
             self.chain.log.warn("filter {filter}, message {messageId}: {error}",
                                 filter=entry.name, error=failure.value,
                                 messageId=self.message.messageId)
-            self._finish(entry, CONTROL_FAILURE)
-            return
+            return CONTROL_FAILURE
         self.chain.log.failure(
             "filter {filter} failed on message {messageId}", failure,
             filter=entry.name, messageId=self.message.messageId)
-        self._finish(entry, Reply("451", "4.3.0 " + FILTER_FAILED.format(
-            entry.name)))
+        return Reply("451", "4.3.0 " + FILTER_FAILED.format(entry.name))
 
     def _decided(self, entry, outcome, began):
         """
@@ -207,22 +227,35 @@ class _Run:
         if isinstance(outcome, str):
             outcome = Reply.fromString(outcome) if outcome else None
         elif outcome is not None and not isinstance(outcome, Reply):
-            self._failed(entry, Failure(TypeError(
-                f"filter answered {type(outcome).__name__}, not a Reply")),
-                began)
-            return True
+            return self._conclude(entry, self._failure(entry, Failure(
+                TypeError(f"filter answered {type(outcome).__name__}, not a "
+                          f"Reply")), began))
         self._observe(entry, outcome, self._now() - began)
         if outcome is None:
             return False
-        if entry.bypass and outcome.digit == "2":
+        if entry.bypass and outcome.digit == "2" and not entry.testing:
             self.bypass.update(entry.bypass)
             return False
-        self._finish(entry, outcome)
+        return self._conclude(entry, outcome)
+
+    def _conclude(self, entry, reply):
+        """
+        Act on C{reply}, C{entry}'s answer other than no opinion: the end of
+        the chain, unless the entry is in testing mode (then the answer is
+        only logged).  C{True} when the chain is over.
+        """
+        if entry.testing:
+            self.chain.log.info(
+                "filter {filter} (testing) would have answered {reply} for "
+                "message {messageId}", filter=entry.name, reply=str(reply),
+                messageId=self.message.messageId)
+            return False
+        self._finish(entry, reply)
         return True
 
     def _observe(self, entry, outcome, seconds):
         if self.observe is not None:
-            self.observe(entry.name, outcome, seconds)
+            self.observe(entry, outcome, seconds)
 
     def _finish(self, entry, reply):
         if self.result.called:

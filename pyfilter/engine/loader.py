@@ -2,13 +2,16 @@
 Building the chain from the configuration files.
 
 Each chain name is looked up as pyfilter's own filter C{filters.NAME} first,
-then as a reference-style module C{pythonfilter.NAME} (where admins dropped
-custom modules for the reference), then as a top-level module C{NAME} on the
-Python path.  A name listed twice shares one filter instance, as the
-reference imports a module once.
+then as a module C{pythonfilter.NAME} (where admins dropped custom modules
+for the reference), then as a top-level module C{NAME} on the Python path;
+a module is a filter when it names a L{Filter} class C{FILTER}, or, when
+the caller runs legacy modules, when the legacy support can adapt it.  A
+name listed twice shares one filter instance, as the reference imports a
+module once.
 
-Daemon-wide settings live in the modules file's C{[pyfilter]} section; any
-filter's section may also set C{timeout} (seconds) for that filter.
+Daemon-wide settings live in the modules file's C{[pyfilter]} section;
+every filter's section may also set the common options of
+L{pyfilter.engine.filter} (C{timeout}, C{testing}, C{on_error}).
 """
 
 import importlib
@@ -17,12 +20,10 @@ import sys
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from pyfilter.legacy import aliases
-from pyfilter.legacy import adapter
 from pyfilter.engine.chain import Chain, Entry
 from pyfilter.config.chainfile import readChain
 from pyfilter.config.errors import ConfigError
-from pyfilter.engine.filter import Filter
+from pyfilter.engine.filter import Filter, configure
 from pyfilter.engine.options import Option, positiveNumber, nonNegativeInteger
 
 log = Logger()
@@ -81,18 +82,19 @@ def extendModulePath(directories):
             sys.path.append(directory)
 
 
-def findFilter(name):
+def findFilter(name, legacy=None):
     """
     Locate the filter named C{name}.
 
-    @return: a L{Filter} subclass, or a legacy module with C{do_filter}.
+    @param legacy: what runs modules written for the reference (a
+        L{pyfilter.legacy.adapter.LegacySupport}), or C{None} to run only
+        pyfilter's own kind of filter.
+    @return: a L{Filter} subclass.
     @raise ConfigError: no such filter, or it failed to import.
     """
-    candidates = [("filters." + name, False), ("pythonfilter." + name, True),
-                  (name, True)]
-    for moduleName, isLegacy in candidates:
-        if isLegacy:
-            aliases.install()
+    for moduleName in ("filters." + name, "pythonfilter." + name, name):
+        if legacy is not None and not moduleName.startswith("filters."):
+            legacy.prepareImport()
         try:
             module = _importExisting(moduleName)
         except Exception as e:
@@ -103,52 +105,44 @@ def findFilter(name):
         found = getattr(module, "FILTER", None)
         if isinstance(found, type) and issubclass(found, Filter):
             return found
-        if adapter.entryPoint(module) is not None:
-            return module
+        adapted = legacy.adapt(name, module) if legacy is not None else None
+        if adapted is not None:
+            return adapted
         raise ConfigError(f"filter {name}: module {moduleName} has no "
-                          f"FILTER class and no do_filter function")
+                          f"FILTER class" + (" and no do_filter function"
+                                             if legacy is not None else ""))
     raise ConfigError(f"unknown filter {name!r}: no module filters.{name}, "
                       f"pythonfilter.{name} or {name} on {sys.path!r}")
 
 
-def makeFilter(name, modules, context):
+def makeFilter(name, modules, context, settings=None, legacy=None):
     """
     Create the filter C{name} with its options from C{modules}.
 
-    @return: C{(filter, timeout)}; the timeout is C{None} unless the filter's
-        section sets one.
+    @param settings: the daemon's C{[pyfilter]} settings (read from
+        C{modules} when not given).
+    @return: the L{Filter}; its C{config} holds the common options too
+        (C{timeout}, C{testing}, ...).
     """
-    adapter.useContext(context)
-    found = findFilter(name)
-    section = modules.section(f"{name}.py")
-    timeout = section.get("timeout")
-    if timeout is not None:
-        try:
-            positiveNumber(timeout)
-        except ValueError as e:
-            raise ConfigError(modules.where(f"{name}.py", "timeout")
-                              + f": {e}, got {timeout!r}") from e
-    if isinstance(found, type):
-        specs = dict(found.options)
-        config, unknown = modules.filterOptions(name, specs)
-        for option in unknown:
-            if option != "timeout":
-                log.warn("{where}: unknown option ignored",
-                         where=modules.where(f"{name}.py", option))
-        try:
-            instance = found(config, context)
-        except ConfigError:
-            raise
-        except Exception as e:
-            raise ConfigError(f"filter {name}: {type(e).__name__}: {e}") from e
-        instance.name = name
-        return instance, timeout
-    adapter.initialise(name, found)
-    return adapter.LegacyFilter(name, found, context), timeout
+    found = findFilter(name, legacy)
+    if settings is None:
+        settings = daemonSettings(modules)
+    config, unknown = configure(found, name, modules, settings)
+    for option in unknown:
+        log.warn("{where}: unknown option ignored",
+                 where=modules.where(f"{name}.py", option))
+    try:
+        instance = found(config, context)
+    except ConfigError:
+        raise
+    except Exception as e:
+        raise ConfigError(f"filter {name}: {type(e).__name__}: {e}") from e
+    instance.name = name
+    return instance
 
 
 @defer.inlineCallbacks
-def buildChain(chainPath, modules, context, settings):
+def buildChain(chainPath, modules, context, settings, legacy=None):
     """
     Read the chain file, create and start every filter.
 
@@ -162,11 +156,13 @@ def buildChain(chainPath, modules, context, settings):
     entries = []
     for line in lines:
         if line.name not in filters:
-            filters[line.name] = makeFilter(line.name, modules, context)
-        instance, timeout = filters[line.name]
+            filters[line.name] = makeFilter(line.name, modules, context,
+                                            settings, legacy)
+        instance = filters[line.name]
         entries.append(Entry(line.name, instance, line.bypass,
-                             timeout or settings["filter_timeout"]))
-    for name, (instance, _) in filters.items():
+                             instance.config["timeout"],
+                             instance.config["testing"]))
+    for name, instance in filters.items():
         try:
             yield defer.maybeDeferred(instance.start)
         except ConfigError:

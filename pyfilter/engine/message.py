@@ -9,28 +9,44 @@ L{Message.control}, the header block on first use of L{Message.headers}, the
 MIME structure on first use of L{Message.structure}, each once.  A chain
 whose filters need no file (or an empty chain) costs no file access at all.
 
+A filter that changes the message does it through the message
+(L{Message.rewrite} for the data file, L{Message.editControl} for the
+control files), which then forgets what it had read, so that later filters
+see the new message.
+
 Anything wrong with the files Courier named (outside the spool, missing,
 unreadable, a malformed record value) raises L{ControlFileError}, which the
 chain answers with the reference's 451.
 """
 
 import os
+import time
 
-from pyfilter.courier import mime
+from pyfilter.courier import mime, rewrite
 from pyfilter.courier.control import ControlFileError, ControlFiles
+from pyfilter.courier.controledit import ControlEdits
+from pyfilter.engine.threads import InlineThreads
 
 
 class Message:
     """
-    @param checkPath: called with each path before it is used; returns the
-        path to use (the real path) or raises L{ControlFileError}.
+    @param spool: the L{pyfilter.courier.spool.Spool} the files must lie in
+        (their real paths are checked on first use), or C{None} to use the
+        paths as they are.
+    @param threads: the daemon's L{pyfilter.engine.threads.BoundedThreads},
+        where L{rewrite} runs (by default it runs in the caller's thread).
+    @ivar deadline: the reactor time by which the filter now running must
+        answer (set by the chain).
     """
 
-    def __init__(self, dataPath, controlPaths, control=None, checkPath=None):
+    def __init__(self, dataPath, controlPaths, control=None, spool=None,
+                 threads=None):
         self._dataPath = dataPath
         self._controlPaths = list(controlPaths)
-        self._checkPath = checkPath
-        self._dataChecked = self._controlChecked = checkPath is None
+        self._spool = spool
+        self._threads = threads or InlineThreads()
+        self._dataChecked = self._controlChecked = spool is None
+        self.deadline = None
         self._control = control
         self._headers = None
         self._structure = None
@@ -43,7 +59,7 @@ class Message:
         The data file's path, checked to lie in Courier's spool.
         """
         if not self._dataChecked:
-            self._dataPath = self._checkPath(self._dataPath)
+            self._dataPath = self._spool.confine(self._dataPath)
             self._dataChecked = True
         return self._dataPath
 
@@ -53,7 +69,7 @@ class Message:
         The control files' paths in request order, checked.
         """
         if not self._controlChecked:
-            self._controlPaths = [self._checkPath(path)
+            self._controlPaths = [self._spool.confine(path)
                                   for path in self._controlPaths]
             self._controlChecked = True
         return self._controlPaths
@@ -67,19 +83,32 @@ class Message:
             self._control = ControlFiles.read(self.controlPaths)
         return self._control
 
-    def reloadControl(self):
+    def editControl(self, clock=time.time):
         """
-        Read the control files again, after a filter edited them, so that
-        later filters see the new recipients.
+        Changes to the control files: a
+        L{pyfilter.courier.controledit.ControlEdits} whose C{commit()} also
+        makes the message read the control files again when next asked.
         """
-        self._control = ControlFiles.read(self.controlPaths)
+        return ControlEdits(self.controlPaths, clock,
+                            onCommit=self._controlChanged)
+
+    def _controlChanged(self):
+        self._control = None
         self._remoteIPRead = False
 
-    def dataChanged(self):
+    def rewrite(self, change):
         """
-        Forget the parsed headers and MIME structure, after a filter
-        rewrote the data file, so that later filters see the new message.
+        Rewrite the data file in the thread pool: C{change(edit)} is called
+        with a L{pyfilter.courier.rewrite.Rewrite} of it; once committed,
+        the message reads its headers and structure again when next asked.
+
+        @return: a Deferred that fires with C{None} when the new file is in
+            place (so a filter may answer it: no opinion, once rewritten).
         """
+        d = rewrite.rewriteMessage(self._threads, self.dataPath, change)
+        return d.addCallback(self._dataChanged)
+
+    def _dataChanged(self, _):
         self._headers = None
         self._structure = None
 

@@ -10,6 +10,8 @@ option around it.
 
 import re
 
+from pyfilter.engine.reply import CONTINUE, Reply
+
 
 class Option:
     """
@@ -28,15 +30,15 @@ def _expect(condition, expected):
         raise ValueError(f"expected {expected}")
 
 
-def integer(value):
-    _expect(isinstance(value, int) and not isinstance(value, bool),
-            "an integer")
-    return value
-
-
 def nonNegativeInteger(value):
     _expect(isinstance(value, int) and not isinstance(value, bool)
             and value >= 0, "a non-negative integer")
+    return value
+
+
+def positiveInteger(value):
+    _expect(isinstance(value, int) and not isinstance(value, bool)
+            and value > 0, "a positive integer")
     return value
 
 
@@ -93,3 +95,53 @@ def mapping(checkKey, checkValue):
         _expect(isinstance(value, dict), "a dictionary")
         return {checkKey(k): checkValue(v) for k, v in value.items()}
     return checkMapping
+
+
+def address(value):
+    """
+    A service address: an absolute UNIX socket path or C{host:port}
+    (C{[v6address]:port} for IPv6).
+    """
+    _expect(isinstance(value, str), "a socket path or 'host:port'")
+    if value.startswith("/"):
+        return value
+    match = _HOST_PORT.match(value)
+    _expect(match is not None and 0 < int(match.group(2)) < 65536,
+            "a socket path or 'host:port'")
+    return value
+
+
+_HOST_PORT = re.compile(r"^\[?([^\[\]]+?)\]?:(\d{1,5})$")
+
+
+def hostAndPort(value):
+    """
+    The C{(host, port)} of a C{host:port} L{address}.
+    """
+    host, port = _HOST_PORT.match(value).groups()
+    return host, int(port)
+
+
+def reply(value):
+    """
+    A reply in the reference's form, C{"451 text"} (C{"517-first\\n517
+    last"} for several lines), kept as text: fields such as C{{reason}} are
+    filled in when it is given.
+    """
+    _expect(isinstance(value, str) and Reply.looksLikeReply(value),
+            "a reply such as '451 text'")
+    return value
+
+
+def onError(value):
+    """
+    What a filter answers when a service it needs cannot answer: a reply
+    (see L{reply}; C{{reason}} is replaced by the reason), or C{'continue'}:
+    no opinion, the chain goes on (the admin's explicit choice to let mail
+    pass unchecked).
+    """
+    if value == CONTINUE:
+        return value
+    _expect(isinstance(value, str) and Reply.looksLikeReply(value),
+            "a reply such as '451 text', or 'continue'")
+    return value

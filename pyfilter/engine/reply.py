@@ -61,6 +61,26 @@ class Reply:
             lines.append(match.group(3) if match else line)
         return cls(code, *lines)
 
+    @staticmethod
+    def looksLikeReply(text):
+        """
+        C{True} when C{text} starts with a three-digit code followed by a
+        space, a dash or its end: a reply in the reference's form.
+        """
+        match = _CODE.match(text.split("\n", 1)[0])
+        return match is not None and bool(match.group(2) or not match.group(3))
+
+    @classmethod
+    def fromTemplate(cls, template, **fields):
+        """
+        The reply of a configured template such as C{"451 {reason}"}: each
+        C{{name}} of C{fields} is replaced by its value (other braces are
+        left alone, so an admin's text can never break the formatting).
+        """
+        for name, value in fields.items():
+            template = template.replace("{" + name + "}", str(value))
+        return cls.fromString(template)
+
     @property
     def digit(self):
         return self.code[0]
@@ -71,13 +91,6 @@ class Reply:
         C{True} for 2xx and 0xx replies: Courier accepts the message.
         """
         return self.digit in "02"
-
-    @property
-    def stopsCourierFilters(self):
-        """
-        C{True} for 0xx replies: Courier skips every later courierfilter.
-        """
-        return self.digit == "0"
 
     def toBytes(self):
         last = len(self.lines) - 1
@@ -101,6 +114,10 @@ class Reply:
 
 
 OK = Reply("200", "Ok")
+
+#: An option value meaning "no opinion, go on with the chain" where a reply
+#: could be configured (C{on_error = 'continue'}).
+CONTINUE = "continue"
 
 #: The reference's answer when a control file cannot be read or holds an
 #: unusable value (for example a malformed client address).

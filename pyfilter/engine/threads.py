@@ -28,6 +28,10 @@ class PoolBusy(Exception):
 
 
 class BoundedThreads:
+    """
+    At most C{size} calls in threads at once, C{queued} more waiting.
+    """
+
     log = Logger()
 
     def __init__(self, reactor, size=8, queued=64, name="pyfilter"):
@@ -80,3 +84,13 @@ class BoundedThreads:
 
     def _release(self):
         self.inUse -= 1
+
+
+class InlineThreads:
+    """
+    The thread pool's interface, calling in the caller's thread: for tests
+    and one-shot tools, where blocking does no harm.
+    """
+
+    def run(self, function, *args, **kwargs):
+        return defer.maybeDeferred(function, *args, **kwargs)

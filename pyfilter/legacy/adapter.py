@@ -19,6 +19,8 @@ from pyfilter.legacy.pythonfilter import ttldb
 from pyfilter.config.errors import ConfigError
 from pyfilter.engine.filter import Filter
 from pyfilter.engine.reply import Reply
+from pyfilter.legacy import aliases
+from pyfilter.legacy.courier import config
 
 log = Logger()
 
@@ -50,27 +52,22 @@ def initialise(name, module):
                           f"{type(e).__name__}: {e}") from e
 
 
-def useContext(context):
-    """
-    Run the legacy modules imported from now on with C{context}: their
-    C{pythonfilter.ttldb} databases live in its state store.
-    """
-    ttldb.useContext(context)
-
-
 class LegacyFilter(Filter):
     """
-    A reference-style module as a chain entry.
+    A reference-style module as a chain entry: the subclass that
+    L{LegacySupport.adapt} makes for each module sets C{module}.
     """
 
-    def __init__(self, name, module, context):
-        super().__init__({}, context)
-        self.name = name
-        self.module = module
-        self.function = entryPoint(module)
-        self.loggedNone = False
+    module = None
+    onError = None
 
-    def consider(self, message):
+    def __init__(self, config, context):
+        super().__init__(config, context)
+        self.function = entryPoint(self.module)
+        self.loggedNone = False
+        initialise(self.name, self.module)
+
+    def match(self, message):
         d = self.context.threads.run(self.function, message.dataPath,
                                      list(message.controlPaths))
         d.addCallback(self._toReply)
@@ -91,3 +88,43 @@ class LegacyFilter(Filter):
             log.warn("legacy filter {name}: do_filter returned None, taken "
                      "as no opinion (as the reference does); not logged "
                      "again for this module", name=self.name)
+
+
+class LegacySupport:
+    """
+    What the loader needs to run modules written for the reference: the
+    reference's C{courier} helper modules made importable (sharing the
+    daemon's configuration objects, and its state store for
+    C{pythonfilter.ttldb}), and a filter class for each module with a
+    C{do_filter} function.
+
+    @param context: the daemon's L{pyfilter.engine.context.Context}, or
+        C{None} to find modules without running them.
+    """
+
+    def __init__(self, context):
+        self.context = context
+        self._prepared = False
+
+    def prepareImport(self):
+        """
+        Make C{import courier.X} and C{pythonfilter.ttldb} work for the
+        module about to be imported.
+        """
+        if not self._prepared:
+            aliases.install()
+            if self.context is not None:
+                config.configure(self.context.paths, self.context.courier,
+                                 self.context.modules)
+                ttldb.useContext(self.context)
+            self._prepared = True
+
+    def adapt(self, name, module):
+        """
+        The filter class running C{module}, or C{None} when it has no
+        C{do_filter} function.
+        """
+        if entryPoint(module) is None:
+            return None
+        return type(f"Legacy({name})", (LegacyFilter,),
+                    {"module": module, "name": name})

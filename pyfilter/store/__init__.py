@@ -31,7 +31,6 @@ L{twisted.internet.task.Clock}.
 
 import hashlib
 import ipaddress
-import re
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
@@ -39,12 +38,8 @@ from twisted.python.failure import Failure
 
 from pyfilter.config.errors import ConfigError
 from pyfilter.engine.options import (
-    Option,
-    nonNegativeInteger,
-    number,
-    positiveNumber,
-    string)
-from pyfilter.engine.reply import Reply
+    nonNegativeInteger, number, positiveNumber, string)
+from pyfilter.outage import Unavailable
 
 #: Where C{pyfilter import-state} puts the reference's entries: the
 #: reference's database name with this suffix.
@@ -56,10 +51,18 @@ DEFAULT_POOL_SIZE = 8
 DEFAULT_COUNT_INTERVAL = 1.0
 
 
-class StoreError(Exception):
+class StoreError(Unavailable):
     """
     The store could not answer: unreachable, too slow, or overloaded.
     """
+
+    service = "store"
+
+
+#: The C{on_error} of the filters keeping state: what they answer while the
+#: store cannot answer.
+STORE_UNAVAILABLE = ("451 4.3.0 Temporary failure of the mail filter's state "
+                     "store, try again later")
 
 
 def tupleKey(*parts):
@@ -337,49 +340,6 @@ class Table:
                                     bucket)
 
 
-CONTINUE = "continue"
-_REPLY = re.compile(r"^\d{3}[ -]\S")
-
-
-def storeErrorAnswer(value):
-    """
-    Check an C{on_store_error} option: C{'continue'} (no opinion: the chain
-    goes on) or a reply such as C{'451 4.3.0 ...'}.
-    """
-    string(value)
-    if value == CONTINUE:
-        return None
-    if not _REPLY.match(value):
-        raise ValueError("'continue' or a reply such as '451 text'")
-    return Reply.fromString(value)
-
-
-STORE_UNAVAILABLE = "451 4.3.0 Temporary failure of the mail filter's state store, try again later"
-
-
-def onStoreErrorOption(default=STORE_UNAVAILABLE):
-    return Option(default, storeErrorAnswer,
-                  "reply when the state store is unavailable "
-                  "('continue' for no opinion)")
-
-
-def answerStoreError(failure, answer):
-    """
-    An errback: the configured answer when the store failed, anything else
-    passes on.
-    """
-    failure.trap(StoreError)
-    return answer
-
-
-def gather(deferreds):
-    """
-    Like L{defer.gatherResults}, but failing with the first failure itself
-    (so that L{answerStoreError} recognises a store error).
-    """
-    d = defer.gatherResults(list(deferreds), consumeErrors=True)
-    return d.addErrback(lambda f: f.value.subFailure
-                        if f.check(defer.FirstError) else f)
 
 
 def _setting(section, modules, name, check, default):
@@ -447,13 +407,15 @@ def _backend(section, modules, stateDir, reactor, clock):
                       f"embedded store or 'psycopg2' for PostgreSQL)")
 
 
-def openStore(context):
+def storeFor(context):
     """
-    The daemon's store for C{context}: created from C{[ttldb]}, started,
-    and closed when the daemon stops.
+    The daemon's one store: created from C{[ttldb]} and started on first
+    use, closed when the daemon stops.
     """
-    store = storeFromConfig(context.modules, context.stateDir,
-                            context.reactor)
-    store.start()
-    context.onStop(store.close)
-    return store
+    def openStore():
+        store = storeFromConfig(context.modules, context.stateDir,
+                                context.reactor)
+        store.start()
+        context.onStop(store.close)
+        return store
+    return context.shared("store", openStore)
