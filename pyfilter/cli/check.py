@@ -18,7 +18,7 @@ configuration error (explained on standard error).
 import os
 import sys
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.logger import eventAsText, globalLogPublisher
 from twisted.python import usage
 
@@ -31,6 +31,7 @@ from pyfilter.engine.message import Message
 from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.config.arguments import ConfigOptions
 from pyfilter.legacy.adapter import LegacySupport
+from pyfilter.cli.reactorrun import runOnReactor
 
 EXIT_ACCEPTED = 0
 EXIT_ERROR = 1
@@ -140,12 +141,7 @@ def _run(reactor, options, stdout, stderr):
                          + failure.getTraceback())
         return EXIT_ERROR
 
-    def exit(status):
-        raise SystemExit(status)
-
-    d.addErrback(explain)
-    d.addCallback(exit)
-    return d
+    return d.addErrback(explain)
 
 
 def main(argv, stdout=None, stderr=None, reactor=None):
@@ -164,7 +160,5 @@ def main(argv, stdout=None, stderr=None, reactor=None):
     except usage.UsageError as e:
         stderr.write(f"pyfilter check: {e}\n{options}")
         return EXIT_ERROR
-    try:
-        task.react(_run, (options, stdout, stderr), _reactor=reactor)
-    except SystemExit as e:
-        return e.code
+    return runOnReactor(lambda reactor: _run(reactor, options, stdout, stderr),
+                        EXIT_ERROR, reactor)

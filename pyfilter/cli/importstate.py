@@ -25,12 +25,13 @@ import dbm
 import os
 import sys
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 
 from pyfilter.config import locations
 from pyfilter.config.errors import ConfigError
 from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.store import REFERENCE_SUFFIX, StoreError, storeFromConfig
+from pyfilter.cli.reactorrun import runOnReactor
 
 #: Database name to the filter option giving its lifetime, and its default.
 LIFETIMES = {
@@ -116,26 +117,21 @@ def main(argv):
                         help="the reference's dbm directory (default: "
                              f"[ttldb] dir, else {DEFAULT_DIR})")
     arguments = parser.parse_args(argv)
-    outcome = {}
+    return runOnReactor(lambda reactor: _importAll(reactor, arguments))
+
+
+def _importAll(reactor, arguments):
+    def found(databases):
+        if not databases:
+            sys.stderr.write("pyfilter import-state: no database found\n")
+            return 1
+        return 0
 
     def failed(failure):
         failure.trap(ConfigError, StoreError, OSError, dbm.error[0])
-        outcome["error"] = failure.getErrorMessage()
-
-    def react(reactor):
-        d = run(reactor, arguments, sys.stdout)
-        d.addCallback(lambda found: outcome.update(found=found))
-        return d.addErrback(failed)
-
-    try:
-        task.react(react)
-    except SystemExit as e:
-        if e.code:
-            return 1
-    if "error" in outcome:
-        sys.stderr.write(f"pyfilter import-state: {outcome['error']}\n")
+        sys.stderr.write(f"pyfilter import-state: "
+                         f"{failure.getErrorMessage()}\n")
         return 1
-    if not outcome.get("found"):
-        sys.stderr.write("pyfilter import-state: no database found\n")
-        return 1
-    return 0
+
+    d = run(reactor, arguments, sys.stdout)
+    return d.addCallbacks(found, failed)

@@ -27,7 +27,7 @@ import datetime
 import os
 import sys
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.python import usage
 
 from pyfilter.courier.sysconf import CourierConfig
@@ -37,6 +37,7 @@ from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.quarantine import Quarantine, Settings, loadKey
 from pyfilter.courier.sendmail import Sendmail
 from pyfilter.config.locations import MODULES_CONFIGS, firstExisting
+from pyfilter.cli.reactorrun import runOnReactor
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -165,14 +166,6 @@ def main(argv, environ=None, stdin=None, stdout=None, stderr=None):
         # Courier pipes the request to us; take it all so its writer never
         # meets a closed pipe.
         discard(stdin)
-    outcome = []
-
-    def react(reactor):
-        d = run(reactor, options, environ, stdout, stderr)
-        return d.addCallback(outcome.append)
-
-    try:
-        task.react(react)
-    except SystemExit:
-        pass
-    return outcome[0] if outcome else EXIT_FAILED
+    return runOnReactor(
+        lambda reactor: run(reactor, options, environ, stdout, stderr),
+        EXIT_FAILED)

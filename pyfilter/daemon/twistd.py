@@ -38,9 +38,12 @@ class Options(ConfigOptions):
 
 
 def makeService(options, reactor=None):
-    from pyfilter.engine import loader
+    # Imported here, not above: twistd imports this module to parse its
+    # options, and nothing may install the reactor (whose epoll descriptor
+    # could take number 3) before STARTUP_PIPE is known.
     from pyfilter.courier.paths import discover
     from pyfilter.daemon.service import FilterService
+    from pyfilter.engine import loader
     if reactor is None:
         from twisted.internet import reactor
     sys.setswitchinterval(SWITCH_INTERVAL)
