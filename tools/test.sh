@@ -69,4 +69,6 @@ export PYFILTER_MAIL_CORPORA=${PYFILTER_MAIL_CORPORA:-/var/cache/pyfilter-test/m
 timeout 900 "$VENV/bin/python" -m tests.test_mime_corpora "$PYFILTER_MAIL_CORPORA"
 
 echo "== tests"
+# The end-to-end tests install, configure and run this machine's Courier.
+export PYFILTER_TEST_COURIER=1
 exec timeout 1500 "$VENV/bin/python" -m twisted.trial tests

@@ -15,8 +15,7 @@ STARTUP_PIPE = isStartupPipe()
 #: Seconds a thread may keep the GIL while another waits for it (Python's
 #: default is 0.005).  The state store's thread needs the GIL back after
 #: each SQLite statement; with the default it could wait 5 ms each time
-#: behind a busy reactor thread (measured: the embedded store's filters ran
-#: 40-60 % faster at 64 concurrent messages with 0.0005).
+#: behind a busy reactor thread (benchmarks/RESULTS.md has the figures).
 SWITCH_INTERVAL = 0.0005
 
 
