@@ -24,6 +24,7 @@ from twisted.python import usage
 
 from pyfilter.engine import loader
 from pyfilter.engine.context import Context
+from pyfilter.engine.filter import describe
 from pyfilter.courier.control import ControlFileError, ControlFiles
 from pyfilter.courier.paths import discover
 from pyfilter.config.errors import ConfigError
@@ -43,8 +44,14 @@ class Options(ConfigOptions):
     synopsis = "Usage: pyfilter check [options] DATAFILE CONTROLFILE..."
     longdesc = ("Run pyfilter's chain once over a message in Courier's "
                 "queue format and print each filter's verdict.")
+    optParameters = [
+        ["help-filter", None, None, "print what filter NAME does and its "
+         "options, then exit"],
+    ]
 
     def parseArgs(self, dataFile=None, *controlFiles):
+        if self["help-filter"] is not None:
+            return
         if dataFile is None or not controlFiles:
             raise usage.UsageError("a data file and at least one control "
                                    "file are required")
@@ -53,7 +60,7 @@ class Options(ConfigOptions):
 
     def postOptions(self):
         super().postOptions()
-        if not os.path.isfile(self["data"]):
+        if self["help-filter"] is None and not os.path.isfile(self["data"]):
             raise usage.UsageError(f"no data file {self['data']}")
 
 
@@ -144,6 +151,23 @@ def _run(reactor, options, stdout, stderr):
     return d.addErrback(explain)
 
 
+def helpFilter(options, stdout, stderr):
+    """
+    Print what the filter named by C{--help-filter} does and its options.
+    """
+    name = options["help-filter"]
+    loader.extendModulePath(options["module-paths"])
+    try:
+        modules = ModulesConfig.read(options["modules-config"])
+        found = loader.findFilter(name, LegacySupport(None))
+        settings = loader.daemonSettings(modules)
+    except ConfigError as e:
+        stderr.write(f"pyfilter check: {e}\n")
+        return EXIT_ERROR
+    stdout.write(describe(found, name, settings) + "\n")
+    return EXIT_ACCEPTED
+
+
 def main(argv, stdout=None, stderr=None, reactor=None):
     """
     Run C{pyfilter check} with the arguments after the subcommand.
@@ -160,5 +184,7 @@ def main(argv, stdout=None, stderr=None, reactor=None):
     except usage.UsageError as e:
         stderr.write(f"pyfilter check: {e}\n{options}")
         return EXIT_ERROR
+    if options["help-filter"] is not None:
+        return helpFilter(options, stdout, stderr)
     return runOnReactor(lambda reactor: _run(reactor, options, stdout, stderr),
                         EXIT_ERROR, reactor)

@@ -35,6 +35,10 @@ Exceptions other than outages, and a chain-wide timeout, are the chain's
 business: the message gets a 451 and a log line naming the filter.
 """
 
+import inspect
+import sys
+import textwrap
+
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -85,6 +89,29 @@ def ownOptions(filterClass):
     for cls in reversed(filterClass.__mro__):
         options.update(vars(cls).get("options", {}))
     return options
+
+
+def describe(filterClass, name, settings):
+    """
+    What an admin reads about filter C{name}: its module's documentation,
+    then every option it has with its default and what it does (from the
+    L{Option}s themselves, so that nothing is written twice).
+    """
+    module = sys.modules.get(filterClass.__module__)
+    text = inspect.cleandoc((module and module.__doc__) or name)
+    sections = [(f"Options (section [{name}.py])", ownOptions(filterClass)),
+                ("Options every filter has",
+                 commonOptions(filterClass, settings))]
+    for title, options in sections:
+        if not options:
+            continue
+        text += f"\n\n{title}:\n"
+        for option, spec in options.items():
+            text += f"\n  {option} = {spec.default!r}\n"
+            text += textwrap.fill(spec.doc or "(undocumented)", 72,
+                                  initial_indent="      ",
+                                  subsequent_indent="      ") + "\n"
+    return text
 
 
 def configure(filterClass, name, modules, settings):
