@@ -175,3 +175,19 @@ class WhitelistDNSWLTests(unittest.TestCase):
     def test_failure(self):
         """A DNS failure gives no opinion."""
         self.assertIsNone(self.decide(testing.SERVFAIL))
+
+
+class DocumentationTests(unittest.TestCase):
+    def test_dnsblExampleIsTheFilter(self):
+        """The filter docs/writing-filters.md builds is filters/dnsbl.py
+        (its code, after the module's docstring), well under 40 lines."""
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        with open(os.path.join(root, "docs", "writing-filters.md")) as f:
+            document = f.read()
+        example = document.split("```python\n", 1)[1].split("```", 1)[0]
+        with open(os.path.join(root, "filters", "dnsbl.py")) as f:
+            source = f.read()
+        code = source.split('"""', 2)[2].lstrip("\n")
+        self.assertEqual(example, code)
+        lines = [line for line in code.splitlines() if line.strip()]
+        self.assertLess(len(lines), 30)
