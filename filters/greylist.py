@@ -35,19 +35,10 @@ import time
 from twisted.internet import defer
 
 from pyfilter.engine.filter import Filter, gather
-from pyfilter.engine.options import Option, nonNegativeInteger
+from pyfilter.engine.options import Option, nonNegativeInteger, prefixLength
 from pyfilter.engine.reply import Reply
 from pyfilter.store import (
     STORE_UNAVAILABLE, Table, clientNetwork, referenceNetwork, storeFor)
-
-
-def _prefix(bits):
-    def checkPrefix(value):
-        nonNegativeInteger(value)
-        if value > bits:
-            raise ValueError(f"a prefix length of at most {bits}")
-        return value
-    return checkPrefix
 
 
 def waitText(seconds):
@@ -63,8 +54,8 @@ class Greylist(Filter):
         "senders_passed_ttl": Option(60 * 60 * 24 * 36, nonNegativeInteger),
         "senders_not_passed_ttl": Option(60 * 60 * 24, nonNegativeInteger),
         "greylist_time": Option(300, nonNegativeInteger),
-        "ipv4_prefix": Option(24, _prefix(32)),
-        "ipv6_prefix": Option(48, _prefix(128)),
+        "ipv4_prefix": Option(24, prefixLength(32)),
+        "ipv6_prefix": Option(48, prefixLength(128)),
     }
     onError = STORE_UNAVAILABLE
 

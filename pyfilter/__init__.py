@@ -37,8 +37,9 @@ _HOMES = {
     "pyfilter.engine.filter": ["Filter", "gather"],
     "pyfilter.engine.options": [
         "Option", "address", "boolean", "mapping", "nonNegativeInteger",
-        "number", "onError", "optional", "positiveInteger", "positiveNumber",
-        "regex", "reply", "string", "stringList"],
+        "number", "onError", "oneOf", "optional", "port", "positiveInteger",
+        "positiveNumber", "prefixLength", "regex", "reply", "string",
+        "stringList"],
     "pyfilter.engine.reply": ["Reply", "OK", "CONTINUE"],
     "pyfilter.engine.message": ["Message"],
     "pyfilter.config.errors": ["ConfigError"],

@@ -97,6 +97,37 @@ def mapping(checkKey, checkValue):
     return checkMapping
 
 
+def port(value):
+    """
+    A TCP port number.
+    """
+    _expect(isinstance(value, int) and not isinstance(value, bool)
+            and 0 < value < 65536, "a port number")
+    return value
+
+
+def prefixLength(bits):
+    """
+    A network prefix length of at most C{bits} (32 for IPv4, 128 for IPv6).
+    """
+    def checkPrefix(value):
+        _expect(isinstance(value, int) and not isinstance(value, bool)
+                and 0 <= value <= bits, f"a prefix length of at most {bits}")
+        return value
+    return checkPrefix
+
+
+def oneOf(*choices):
+    """
+    One of C{choices}.
+    """
+    def checkChoice(value):
+        _expect(value in choices,
+                " or ".join(repr(choice) for choice in choices))
+        return value
+    return checkChoice
+
+
 def address(value):
     """
     A service address: an absolute UNIX socket path or C{host:port}
