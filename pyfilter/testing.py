@@ -163,6 +163,7 @@ class Harness:
                  sections=""):
         self.directory = tempfile.mkdtemp(prefix="pyfilter-testing-")
         self._closed = False
+        self.filter = None
         if testCase is not None:
             testCase.addCleanup(self.close)
         self.clock = Clock()
@@ -245,6 +246,7 @@ class Harness:
         """
         if not self._closed:
             self._closed = True
-            self._wait(defer.maybeDeferred(self.filter.stop))
-            self._wait(self.context.close())
+            if self.filter is not None:
+                self._wait(defer.maybeDeferred(self.filter.stop))
+                self._wait(self.context.close())
             shutil.rmtree(self.directory, ignore_errors=True)

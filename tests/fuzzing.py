@@ -19,6 +19,7 @@ from pyfilter.daemon.requests import RequestHandler
 from pyfilter.engine.message import Message
 from pyfilter.daemon.protocol import LINGER_SECONDS, RequestFactory, RequestProtocol
 from tests.helpers import HalfCloseTransport
+from pyfilter.courier.spool import Spool
 
 #: One reply line: three digits, a dash (more lines follow) or a space.
 _REPLY_LINE = re.compile(rb"\d{3}[ -][^\r\n\x00]*\n")
@@ -109,7 +110,7 @@ class FramingRig:
         the request timeout pass; check the property.
         """
         clock = Clock()
-        handler = RequestHandler(os.path.join(self.spool, "tmp"), self.spool)
+        handler = RequestHandler(Spool(self.spool, os.path.join(self.spool, "tmp")))
         handler.setChain(Chain([Entry("reads", ReadsControl())], clock))
         factory = RequestFactory(handler, clock, REQUEST_TIMEOUT)
         factory.doStart()

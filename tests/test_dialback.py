@@ -16,6 +16,7 @@ from tests.dnsserver import (
     SECOND_MX_ADDRESS, dnsContext, dnsFilter, startDNSServer)
 from tests.helpers import courierSysconf, writeMessage
 from tests.smtpserver import startSMTPServer
+from pyfilter.store import storeFor
 
 CALLOUT = ["HELO helo.example.test",
            "MAIL FROM:<postmaster@mx.example.test>",
@@ -80,7 +81,7 @@ class DialbackTests(unittest.TestCase):
         instance = yield self.dialback()
         self.assertIsNone((yield self.consider("a@single.test",
                                                instance=instance)))
-        store = instance.context.store
+        store = storeFor(instance.context)
         operations = []
         execute = store._execute
 

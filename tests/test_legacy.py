@@ -32,6 +32,8 @@ from pyfilter.engine.reply import OK, Reply
 from tests import legacymods, postgres
 from tests.helpers import (courierSysconf, makeContext, sampleMessage,
                            samplePaths, writeMessage)
+from pyfilter.store import storeFor
+from pyfilter.legacy.adapter import LegacySupport
 
 SYSCONF = {
     "me": "mail.example.test\n",
@@ -387,7 +389,8 @@ class LegacyModuleTests(unittest.TestCase):
         self.addCleanup(ttldb.useContext, None)
 
     def makeFilter(self, name):
-        return loader.makeFilter(name, self.context.modules, self.context)
+        return loader.makeFilter(name, self.context.modules, self.context,
+                                 legacy=LegacySupport(self.context))
 
     def chain(self, name):
         return Chain([Entry(name, self.makeFilter(name), timeout=10)],
@@ -399,7 +402,8 @@ class LegacyModuleTests(unittest.TestCase):
     def test_packageModuleFound(self):
         """A module of the pythonfilter package is found and initialised,
         its settings applied from the modules configuration."""
-        found = loader.findFilter("legacysnake")
+        found = loader.findFilter("legacysnake",
+                                  LegacySupport(self.context)).module
         self.assertEqual(found.__name__, "pythonfilter.legacysnake")
         self.assertIsInstance(self.makeFilter("legacysnake"), LegacyFilter)
         self.assertEqual(found.initialised, [True])
@@ -567,7 +571,7 @@ class TtlDbTests(unittest.TestCase):
             ttldb.TtlDb("one", 60, 60)["k"] = time.time()
             return "k" in ttldb.TtlDb("two", 60, 60)
         self.assertFalse((yield self.inThread(setBoth)))
-        store = self.context.store
+        store = storeFor(self.context)
         self.assertIsNotNone((yield store.get("ttldb:one", "k")))
         self.assertIsNone((yield store.get("one", "k")))
 
@@ -741,7 +745,7 @@ class PythonfilterAliasTests(unittest.TestCase):
             self.addCleanup(sys.modules.__setitem__, "pythonfilter", cached)
         import pythonfilter
         import pythonfilter.ttldb
-        self.assertIs(pythonfilter, aliases.pythonfilter)
+        self.assertIs(pythonfilter, sys.modules["pyfilter.legacy.pythonfilter"])
         self.assertIs(pythonfilter.ttldb, ttldb)
 
     def test_adminsPackageKeepsItsModules(self):

@@ -167,7 +167,7 @@ def attachmentsFilter():
     The attachments filter with its default options, running its blocking
     calls at once.
     """
-    instance = makeFilter("attachments", ModulesConfig(), None)[0]
+    instance = makeFilter("attachments", ModulesConfig(), None)
     instance.context = _Context()
     return instance
 

@@ -13,6 +13,7 @@ from pyfilter.daemon.protocol import (
     LINGER_BYTES, LINGER_SECONDS, MAX_PATHS, RequestFactory, RequestProtocol)
 from pyfilter.engine.reply import CONTROL_FAILURE, OK, Reply
 from tests.helpers import HalfCloseTransport, samplePaths
+from pyfilter.courier.spool import Spool
 
 
 class Recorder:
@@ -44,8 +45,7 @@ class ProtocolTests(SynchronousTestCase):
         dataPath, controlPaths = samplePaths("a-plain")
         self.spool = os.path.dirname(os.path.dirname(dataPath))
         self.dataPath, self.controlPaths = dataPath, controlPaths
-        self.handler = RequestHandler(os.path.join(self.spool, "tmp"),
-                                      self.spool)
+        self.handler = RequestHandler(Spool(self.spool, os.path.join(self.spool, "tmp")))
         self.handler.setChain(Chain([], self.clock))
         self.factory = RequestFactory(self.handler, self.clock, 30)
         self.factory.doStart()
@@ -173,7 +173,7 @@ class ProtocolTests(SynchronousTestCase):
         os.makedirs(os.path.join(spool, "tmp"))
         link = os.path.join(spool, "tmp", "D1")
         os.symlink("/etc/passwd", link)
-        handler = RequestHandler(os.path.join(spool, "tmp"), spool)
+        handler = RequestHandler(Spool(spool, os.path.join(spool, "tmp")))
         handler.setChain(Chain([Entry("reads", ReadsControl())], self.clock))
         reply = self.successResultOf(handler.handle([link.encode()] * 2))
         self.assertEqual(reply, CONTROL_FAILURE)
@@ -184,12 +184,12 @@ class ProtocolTests(SynchronousTestCase):
         spool = os.path.abspath(self.mktemp())
         os.makedirs(os.path.join(spool, "tmp", "real"))
         os.symlink("/etc", os.path.join(spool, "tmp", "linked"))
-        handler = RequestHandler(os.path.join(spool, "tmp"), spool)
+        spoolDir = Spool(spool, os.path.join(spool, "tmp"))
         self.assertEqual(
-            handler.confine(os.path.join(spool, "tmp", "real", "C1")),
+            spoolDir.confine(os.path.join(spool, "tmp", "real", "C1")),
             os.path.join(os.path.realpath(spool), "tmp", "real", "C1"))
         for _ in range(2):
-            self.assertRaises(ControlFileError, handler.confine,
+            self.assertRaises(ControlFileError, spoolDir.confine,
                               os.path.join(spool, "tmp", "linked", "passwd"))
 
     def test_missingControlFile(self):
@@ -214,8 +214,7 @@ class ProtocolTests(SynchronousTestCase):
     def test_busy(self):
         """Beyond the in-flight bound new messages get 451 at once."""
         chain = Recorder()
-        handler = RequestHandler(os.path.join(self.spool, "tmp"), self.spool,
-                                 maxInFlight=2)
+        handler = RequestHandler(Spool(self.spool, os.path.join(self.spool, "tmp")), maxInFlight=2)
         handler.setChain(chain)
         paths = [p.encode() for p in [self.dataPath] + self.controlPaths]
         handler.handle(paths)
@@ -226,7 +225,7 @@ class ProtocolTests(SynchronousTestCase):
 
     def test_waitsForChain(self):
         """Requests arriving before the chain is ready wait for it."""
-        handler = RequestHandler(os.path.join(self.spool, "tmp"), self.spool)
+        handler = RequestHandler(Spool(self.spool, os.path.join(self.spool, "tmp")))
         d = handler.handle([p.encode() for p in
                             [self.dataPath] + self.controlPaths])
         self.assertNoResult(d)

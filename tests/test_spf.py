@@ -23,6 +23,7 @@ from tests import spfsuite
 from tests.dnsserver import (
     ClockedReactor, ResolvingZone, dnsContext, dnsFilter, startDNSServer)
 from tests.helpers import makeContext, writeMessage
+from pyfilter.clients.dns import resolverFor
 
 #: Seconds per lookup in the differential tests (both sides), short because
 #: the suite's TIMEOUT names make both wait that long.
@@ -219,7 +220,7 @@ class SPFFilterTests(unittest.TestCase):
                               modulesText=modulesText)
         context.resolverServers = (self.dnsServer.address,)
         self.addCleanup(context.close)
-        self.addCleanup(lambda: context.resolver.close())
+        self.addCleanup(lambda: resolverFor(context).close())
         # Every lookup still running ends after its last try.
         self.addCleanup(clock.pump, [60] * 5)
         return clock, dnsFilter(context, name).consider(message)

@@ -552,22 +552,6 @@ class KeyTests(unittest.TestCase):
                          "900150983cd24fb0d6963f7d28e17f72")
 
 
-class StoreErrorOptionTests(unittest.TestCase):
-    def test_continue(self):
-        """'continue' means no opinion."""
-        self.assertIsNone(store.storeErrorAnswer("continue"))
-
-    def test_reply(self):
-        """A reply text becomes that reply."""
-        self.assertEqual(str(store.storeErrorAnswer("451 4.3.0 later")),
-                         "451 4.3.0 later")
-
-    def test_refused(self):
-        """Anything else is refused."""
-        self.assertRaises(ValueError, store.storeErrorAnswer, "accept")
-        self.assertRaises(ValueError, store.storeErrorAnswer, 451)
-
-
 class OutageLoggingTests(unittest.TestCase):
     def test_logsOncePerOutage(self):
         """An outage is logged once when it starts and once when it ends, and failures become StoreError."""

@@ -10,6 +10,7 @@ from pyfilter.daemon import twistd
 from pyfilter.courier.paths import DEBIAN, CourierPaths, parseCourierConfig
 from pyfilter.daemon.service import otherFilterDir
 from pyfilter.daemon.startup import isStartupPipe
+from pyfilter.legacy.adapter import LegacySupport
 
 
 class OptionsTests(SynchronousTestCase):
@@ -82,8 +83,8 @@ class OptionsTests(SynchronousTestCase):
         loader.extendModulePath([directory])
         self.assertEqual(sys.path.count(directory), 1)
         self.assertEqual(sys.path[-1], directory)
-        self.assertEqual(loader.findFilter("sitefilter").__name__,
-                         "sitefilter")
+        found = loader.findFilter("sitefilter", LegacySupport(None))
+        self.assertEqual(found.module.__name__, "sitefilter")
 
     def test_makeServiceSocketPaths(self):
         """The socket is in allfilters/, or filters/ with --selective; the

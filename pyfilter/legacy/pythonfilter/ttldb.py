@@ -80,6 +80,7 @@ from twisted.python.failure import Failure
 from pyfilter.legacy.courier import config
 from pyfilter.config.errors import ConfigError
 from pyfilter.store import DEFAULT_TIMEOUT, storeFromConfig
+from pyfilter.store import storeFor
 
 TABLE_PREFIX = "ttldb:"
 #: Seconds a thread waits for another thread's C{lock()} to be released.
@@ -155,7 +156,7 @@ class _ContextBacking:
         return self.reactor.running and not threadable.isInIOThread()
 
     def openStore(self):
-        return self.context.store
+        return storeFor(self.context)
 
     def release(self, store):
         """
