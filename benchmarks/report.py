@@ -593,11 +593,11 @@ def scanPathLines(figures):
             f"{reason} ({count})" for reason, count
             in sorted(reasons.items(), key=lambda item: -item[1])) + ".")
     lines += ["", f"So such messages are read with the email package (up to "
-              f"{figures['emailPackageMaxBytes'] // 2 ** 20} MiB; larger ones "
-              f"are refused as too complex) rather than refused: refusing "
-              f"would turn away {share:.1f} % of these real messages, while "
-              f"the email package's path costs them about what "
-              f"courier-pythonfilter spends on every message."]
+              f"{figures.get('emailPackageMaxBytes', 0) // 2 ** 20} MiB; "
+              f"larger ones are refused as too complex) rather than refused: "
+              f"refusing would turn away {share:.1f} % of these real "
+              f"messages, while the email package's path costs them about "
+              f"what courier-pythonfilter spends on every message."]
     if figures.get("missingCorpora"):
         lines.append(f"Not measured: {figures['missingCorpora']}.")
     return lines

@@ -67,7 +67,7 @@ def nameFields(fields):
     C{email} package stores them).
     """
     return [(name, value) for name, value in fields
-            if name.lower() in NAME_FIELDS]
+            if len(name) in (12, 19) and name.lower() in NAME_FIELDS]
 
 
 def mayBeNamed(named):

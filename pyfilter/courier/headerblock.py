@@ -129,26 +129,21 @@ def fields(headerLines):
     """
     found = []
     name = None
-    source = []
     for line in headerLines:
         if line[0] in " \t":
             if name is not None:
-                source.append(line)
+                value += line
             continue
         if name is not None:
-            found.append((name, _value(source)))
+            found.append((name, value.rstrip("\r\n")))
         colon = line.find(":")
-        if colon > 0 and not line.startswith("From "):
-            name, source = line[:colon], [line[colon + 1:]]
+        if colon > 0 and not (line[0] == "F" and line.startswith("From ")):
+            name, value = line[:colon], line[colon + 1:].lstrip(" \t")
         else:
             name = None
     if name is not None:
-        found.append((name, _value(source)))
+        found.append((name, value.rstrip("\r\n")))
     return found
-
-
-def _value(source):
-    return (source[0].lstrip(" \t") + "".join(source[1:])).rstrip("\r\n")
 
 
 def fromLineLast(headerLines):

@@ -77,23 +77,29 @@ class Part:
     empty body, compat32), its nesting depth (0 for the message itself),
     its content type (as the email package gives it, default types
     included), the raw values of its C{Content-Type} fields
-    (C{typeFields}), the names a client may give it
+    (C{typeFields}) and whether the first is plain (C{plainType}), the
+    names a client may give it
     (L{pyfilter.courier.filenames.partNames}), how many characters of fields
     finding them took through the email package (C{decoded}) and, if they
     cannot be found, why (C{unreadable}).
     """
 
-    __slots__ = ("headers", "depth", "contentType", "typeFields", "names",
-                 "decoded", "unreadable")
+    __slots__ = ("headers", "depth", "contentType", "typeFields",
+                 "plainType", "names", "decoded", "unreadable")
 
     def __init__(self, headers, depth, defaultType="text/plain"):
         if defaultType != "text/plain":
             headers.set_default_type(defaultType)
         self.headers = headers
         self.depth = depth
-        self.contentType = headers.get_content_type()
         named = filenames.nameFields(headers.raw_items())
         self.typeFields = typeFields(named)
+        self.plainType = bool(self.typeFields
+                              and _PLAIN_TYPE.match(self.typeFields[0]))
+        if self.plainType:
+            self.contentType = _plainContentType(self.typeFields[0])
+        else:
+            self.contentType = headers.get_content_type()
         self.unreadable = None
         try:
             self.names, self.decoded = filenames.namesOf(named)
@@ -139,6 +145,15 @@ class _Multipart:
     digest: bool
 
 
+def _plainContentType(value):
+    """
+    The content type in a plain C{Content-Type} value, read as
+    C{Message.get_content_type} reads it: the part before the first
+    semicolon, stripped, in lower case.
+    """
+    return value.partition(";")[0].strip().lower()
+
+
 def typeFields(fields):
     """
     The raw values of the C{Content-Type} fields among C{fields}.
@@ -165,10 +180,9 @@ def _typeAnomaly(part):
         return None
     if conflictingTypes(part.typeFields):
         return "a part with different Content-Type fields"
-    value = part.typeFields[0]
-    if not _PLAIN_TYPE.match(value):
+    if not part.plainType:
         return "a Content-Type that is not a plain type/subtype"
-    if part.isMultipart and not filenames.isPlain(value):
+    if part.isMultipart and not filenames.isPlain(part.typeFields[0]):
         return "a multipart Content-Type with parameters that are not plain"
     return None
 
@@ -412,7 +426,8 @@ class _Scanner:
             del self.open[index if closing else index + 1:]
             if closing:
                 continue
-            if self._boundaryAt(position) is not None:
+            if (self.data[position:position + 2] == b"--"
+                    and self._boundaryAt(position) is not None):
                 self.stop("a boundary line right after a delimiter line",
                           position)
                 break
