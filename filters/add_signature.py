@@ -77,6 +77,7 @@ class AddSignature(Filter):
         "domains": Option(DEFAULT_DOMAINS, mapping(string, string),
                           "domain of the auth name → signature file"),
     }
+    onError = None
 
     def start(self):
         self.signatures = {}

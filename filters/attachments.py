@@ -85,8 +85,9 @@ class Attachments(Filter):
                                   "file names to refuse (matched from the "
                                   "start, case-insensitive)"),
     }
+    onError = None
 
-    def consider(self, message):
+    def match(self, message):
         structure = message.structure
         if structure.anomaly is not None:
             self.log.info("message {messageId}: {anomaly}; reading it with "

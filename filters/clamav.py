@@ -5,8 +5,7 @@ The whole message file is scanned (clamd decodes MIME itself).  clamd
 needs no access to Courier's spool: by default the open file is passed to
 clamd over its UNIX socket (C{FILDES}), and streamed to it in chunks over
 TCP (C{INSTREAM}).  Passing the descriptor scans as fast as by path
-(measured: 1.2-1.6 times the rate of streaming at 16 concurrent messages
-of 100 KB and 5 MB).  C{scan_mode = 'path'} sends clamd the file's path
+(benchmarks/RESULTS.md has the figures).  C{scan_mode = 'path'} sends clamd the file's path
 instead (C{SCAN}, as courier-pythonfilter does), which needs clamd to be
 able to read the spool.
 

@@ -50,7 +50,9 @@ def _currentDirectory():
 
 
 class Debug(Filter):
-    def consider(self, message):
+    onError = None
+
+    def match(self, message):
         for line in diagnostics(message):
             self.log.info("{line}", line=line)
         return None

@@ -45,8 +45,9 @@ class DeliveredTo(Filter):
         "reply_code": Option("501", replyCode,
                              "code of the mail loop reply"),
     }
+    onError = None
 
-    def consider(self, message):
+    def match(self, message):
         try:
             values = message.header("Delivered-To")
         except OSError as e:

@@ -18,13 +18,8 @@ Default reply: C{554 5.7.1 Service unavailable; client [<ip>] blocked using
 <zone>}.  Not in courier-pythonfilter.
 """
 
-from pyfilter import ConfigError
-from pyfilter import Option
-from pyfilter import Reply
-from pyfilter import mapping
-from pyfilter import optional
-from pyfilter.engine import reply
-from pyfilter import string
+from pyfilter import (
+    ConfigError, Option, Reply, mapping, optional, reply, string)
 from pyfilter.bases.dnslist import DNSListFilter
 
 DEFAULT_REPLY = "554 5.7.1 Service unavailable; client [{ip}] blocked using {zone}"

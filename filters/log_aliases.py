@@ -15,7 +15,9 @@ _ORCPT_PREFIX = "rfc822;"
 
 
 class LogAliases(Filter):
-    def consider(self, message):
+    onError = None
+
+    def match(self, message):
         for recipient in message.recipients:
             original = recipient.original
             if not original:

@@ -28,6 +28,8 @@ def canonical(rawAddress):
 
 
 class NoDuplicates(Filter):
+    onError = None
+
     def match(self, message):
         recipients = message.recipients
         if len({canonical(r.rawAddress) for r in recipients}) == len(

@@ -14,6 +14,8 @@ from pyfilter.engine.filter import Filter
 
 
 class NoReceivedHeaders(Filter):
+    onError = None
+
     def match(self, message):
         if not message.authUser:
             return None

@@ -23,6 +23,8 @@ def withoutSuccess(notify):
 
 
 class NoSuccessDSN(Filter):
+    onError = None
+
     def match(self, message):
         asking = [r for r in message.recipients if "S" in r.notify]
         if not asking:

@@ -62,6 +62,7 @@ class SentFolder(Filter):
         "siteid": Option(DEFAULT_SITEID, string,
                          "value of the X-Deliver-To-Sent-Folder header"),
     }
+    onError = None
 
     def __init__(self, config, context):
         super().__init__(config, context)
@@ -79,7 +80,7 @@ class SentFolder(Filter):
         with open(message.dataPath, "rb") as f:
             return "".join(lines).encode("utf-8") + f.read()
 
-    def consider(self, message):
+    def match(self, message):
         authUser = message.authUser
         if not authUser:
             return None

@@ -35,41 +35,18 @@ A malformed client address in the control file gives
 C{451 Internal failure locating control files}.
 """
 
-from pyfilter.engine.options import Option
+from pyfilter.bases.spf import SPFFilter
 from pyfilter.engine.reply import Reply
-from pyfilter.clients.spf import SPFFilter
-from pyfilter.store import storeErrorAnswer
 
 DENY = Reply("517", "SPF returns deny")
-TEMPERROR = ("451 4.4.3 SPF check of {domain} failed temporarily, try again "
-             "later")
-
-
-def replyAbout(reply, domain):
-    """
-    C{reply} with C{{domain}} in its text replaced by C{domain} (cleaned of
-    control characters, as every reply text is), or C{None} for C{None}.
-    """
-    if reply is None:
-        return None
-    return Reply(reply.code,
-                 *(line.replace("{domain}", domain) for line in reply.lines))
 
 
 class SPFCheck(SPFFilter):
-    options = {
-        **SPFFilter.options,
-        "on_error": Option(TEMPERROR, storeErrorAnswer,
-                           "reply on an SPF temperror ('continue' for no "
-                           "opinion)"),
-    }
+    onError = ("451 4.4.3 SPF check of {domain} failed temporarily, try "
+               "again later")
 
     def answer(self, result, domain):
-        if result == "fail":
-            return DENY
-        if result == "temperror":
-            return replyAbout(self.config["on_error"], domain)
-        return None
+        return DENY if result == "fail" else None
 
 
 FILTER = SPFCheck

@@ -12,7 +12,9 @@ from pyfilter.engine.reply import OK
 
 
 class WhitelistAuth(Filter):
-    def consider(self, message):
+    onError = None
+
+    def match(self, message):
         return OK if message.authUser else None
 
 

@@ -32,10 +32,7 @@ import ipaddress
 
 from twisted.logger import Logger
 
-from pyfilter import Option
-from pyfilter import OK
-from pyfilter import nonNegativeInteger
-from pyfilter import stringList
+from pyfilter import Option, OK, nonNegativeInteger, stringList
 from pyfilter.bases.dnslist import DNSListFilter
 
 REFUSED = ipaddress.ip_address("127.0.0.255")

@@ -26,11 +26,13 @@ A malformed client address in the control file gives
 C{451 Internal failure locating control files}.
 """
 
-from pyfilter.engine.reply import OK
-from pyfilter.clients.spf import SPFFilter
+from pyfilter.bases.spf import SPFFilter
+from pyfilter.engine.reply import CONTINUE, OK
 
 
 class WhitelistSPF(SPFFilter):
+    onError = CONTINUE
+
     def answer(self, result, domain):
         return OK if result == "pass" else None
 

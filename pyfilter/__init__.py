@@ -3,10 +3,7 @@ pyfilter: an asynchronous mail policy daemon for the Courier MTA.
 
 What a filter of your own needs (see docs/writing-filters.md):
 
-    from pyfilter import Filter
-    from pyfilter import Option
-    from pyfilter import Reply
-    from pyfilter import positiveNumber
+    from pyfilter import Filter, Option, Reply, positiveNumber
 
 The package is laid out by concern:
 
@@ -25,7 +22,7 @@ The package is laid out by concern:
     spamd, authdaemond, LDAP, SMTP call-outs, rspamd), on one client base;
   - C{pyfilter.store}: state with a time to live (SQLite, PostgreSQL);
   - C{pyfilter.quarantine}: holding messages, and releasing them by mail;
-  - C{pyfilter.legacy.adapter}: modules written for courier-pythonfilter, its
+  - C{pyfilter.legacy}: modules written for courier-pythonfilter, its
     C{courier.*} and C{pythonfilter.*} modules, importing its state;
   - C{pyfilter.cli}: the C{pyfilter} command;
   - C{pyfilter.testing}: testing filters without a daemon.

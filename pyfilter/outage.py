@@ -16,9 +16,12 @@ class Unavailable(Exception):
     @ivar service: the kind of service, for logs and metrics (C{"dns"},
         C{"store"}, C{"clamd"}, ...): the class's unless given.
     @ivar reason: a short reason, fit for a reply text: C{str(error)}.
+    @ivar fields: more values a filter's C{on_error} reply may name (such as
+        C{{domain}}), besides C{{reason}} and C{{filter}}.
     """
 
     service = "service"
+    fields = {}
 
     def __init__(self, reason, service=None):
         super().__init__(reason)

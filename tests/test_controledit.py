@@ -56,7 +56,7 @@ class MarkDoneTests(unittest.TestCase):
                                       "ra@example.test", "R", "N",
                                       "rb@example.test", "R", "N"])
         controledit.markDone(message.controlPaths, message.recipients[0])
-        message.reloadControl()
+        message._controlChanged()
         self.assertEqual([r.address for r in message.recipients],
                          ["b@example.test"])
 
@@ -82,7 +82,7 @@ class AddRecipientTests(unittest.TestCase):
         self.assertEqual(contentOf(message.controlPaths[1]),
                          before + b"rdave@example.test\n"
                                   b"Rrfc822;team@example.test\nNF\n")
-        message.reloadControl()
+        message._controlChanged()
         self.assertEqual(message.recipients[-1].triple,
                          ("dave@example.test", "rfc822;team@example.test",
                           "F"))
@@ -131,7 +131,7 @@ class SetNotifyTests(unittest.TestCase):
         self.assertEqual(contentOf(path), before.replace(b"\nNSF\n",
                                                          b"\nNFF\n"))
         self.assertEqual(os.stat(path).st_ino, inode)
-        message.reloadControl()
+        message._controlChanged()
         self.assertNotIn("S", message.recipients[0].notify)
 
     def test_onlySuccessBecomesNever(self):

@@ -48,7 +48,7 @@ class DialbackTests(unittest.TestCase):
             "[ttldb]\ntype = 'memory'\n[dialback.py]\n"
             f"smtp_port = {self.smtp.port}\n{options}", sysconfdir)
         if store is not None:
-            context._store = store
+            context.shared("store", lambda: store)
         instance = dnsFilter(context, "dialback")
         return defer.maybeDeferred(instance.start).addCallback(
             lambda _: instance)

@@ -11,10 +11,7 @@ from twisted.internet import defer
 from twisted.logger import capturedLogs
 from twisted.trial import unittest
 
-from pyfilter import ConfigError
-from pyfilter import Reply
-from pyfilter import Unavailable
-from pyfilter import testing
+from pyfilter import ConfigError, Reply, Unavailable, testing
 from pyfilter.engine.filter import describe
 from pyfilter.engine.loader import daemonSettings, findFilter
 from pyfilter.config.modulesfile import ModulesConfig

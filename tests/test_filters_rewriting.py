@@ -311,7 +311,7 @@ class XFilterTests(unittest.TestCase):
         """A reference-style module changing the message through
         courier.xfilter gets it written back, atomically, with a final
         newline."""
-        from pyfilter.legacy.adapter import aliases
+        from pyfilter.legacy import aliases
         aliases.install()
         from courier import xfilter
         message = writeMessage(self, ["ialice", "rb@example.test", "R", "N"],

@@ -28,7 +28,7 @@ DEFERRED_IMPORTS = {
 
 #: Sub-packages that only the given ones may import.
 IMPORTED_ONLY_BY = {
-    "pyfilter.legacy.adapter": {"pyfilter.legacy.adapter", "pyfilter.daemon", "pyfilter.cli"},
+    "pyfilter.legacy": {"pyfilter.legacy", "pyfilter.daemon", "pyfilter.cli"},
     "pyfilter.daemon": {"pyfilter.daemon", "pyfilter.cli"},
     "pyfilter.cli": {"pyfilter.cli"},
     "pyfilter.testing": {"pyfilter.testing"},
@@ -138,6 +138,6 @@ class LayoutTests(SynchronousTestCase):
         loaded = subprocess.run(
             [sys.executable, "-c", script], cwd=ROOT, capture_output=True,
             text=True, check=True, timeout=60).stdout.split()
-        for unwanted in ("pyfilter.daemon", "pyfilter.legacy.adapter",
+        for unwanted in ("pyfilter.daemon", "pyfilter.legacy",
                          "twisted.internet.reactor", "pyfilter.engine.chain"):
             self.assertNotIn(unwanted, loaded)

@@ -16,7 +16,7 @@ from twisted.logger import capturedLogs
 from twisted.python import threadable
 from twisted.trial import unittest
 
-from pyfilter.legacy.adapter import aliases
+from pyfilter.legacy import aliases
 from pyfilter.courier import sysconf
 from pyfilter.engine import loader
 from pyfilter.engine.chain import Chain, Entry

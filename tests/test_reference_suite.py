@@ -37,8 +37,8 @@ import unittest
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from pyfilter.legacy.adapter import aliases
-from pyfilter.legacy.aliases import pythonfilter
+from pyfilter.legacy import aliases
+from pyfilter.legacy import pythonfilter
 from pyfilter.legacy.courier import config
 from pyfilter.legacy.pythonfilter import ttldb
 

@@ -19,6 +19,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from pyfilter.courier import rewrite
+from tests.daemon import ROOT
 from tests.helpers import samplePaths
 
 DKIM_KEY = b"""-----BEGIN PRIVATE KEY-----
@@ -298,9 +299,7 @@ class CrashTests(unittest.TestCase):
         original = readBytes(path)
         marker = path + ".marker"
         child = subprocess.Popen(
-            [sys.executable, "-c", KILLED_REWRITE, path, marker],
-            cwd=os.path.dirname(os.path.dirname(os.path.abspath(
-                rewrite.__file__))))
+            [sys.executable, "-c", KILLED_REWRITE, path, marker], cwd=ROOT)
         self.addCleanup(child.wait, 10)
         deadline = time.monotonic() + 20
         while not os.path.exists(marker) and child.poll() is None:

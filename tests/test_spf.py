@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from twisted.names import dns as names
 from twisted.trial import unittest
 
-from filters.spfcheck import TEMPERROR, replyAbout
+from filters.spfcheck import SPFCheck
 from pyfilter.clients import spf as spfclient
 from pyfilter.clients.dns import makeResolver
 from pyfilter.config.errors import ConfigError
@@ -24,6 +24,7 @@ from tests.dnsserver import (
     ClockedReactor, ResolvingZone, dnsContext, dnsFilter, startDNSServer)
 from tests.helpers import makeContext, writeMessage
 from pyfilter.clients.dns import resolverFor
+from pyfilter.bases.spf import SPFFilter
 
 #: Seconds per lookup in the differential tests (both sides), short because
 #: the suite's TIMEOUT names make both wait that long.
@@ -227,12 +228,12 @@ class SPFFilterTests(unittest.TestCase):
 
     def logged(self):
         events = []
-        self.patch(spfclient.SPFFilter, "log", Logger(observer=events.append))
+        self.patch(SPFFilter, "log", Logger(observer=events.append))
         return events
 
     def test_defaults(self):
         """One lookup may take 5 s by default, the whole check 20 s."""
-        options = spfclient.SPFFilter.options
+        options = SPFFilter.options
         self.assertEqual(options["dns_timeout"].default, 5)
         self.assertEqual(options["query_timeout"].default, 20)
 
@@ -248,8 +249,8 @@ class SPFFilterTests(unittest.TestCase):
                          b"451 4.4.3 SPF check of fail.spf.test failed "
                          b"temporarily, try again later\n")
         self.assertEqual(len(events), 1)
-        self.assertEqual(events[0]["domain"], "fail.spf.test")
-        self.assertIn("fail.spf.test TXT: DNSServerError", events[0]["cause"])
+        self.assertIn("SPF temperror for fail.spf.test", events[0]["reason"])
+        self.assertIn("fail.spf.test TXT: DNSServerError", events[0]["reason"])
 
     def test_spfcheckDefersSilentServer(self):
         """With a silent DNS server spfcheck answers 451 4.4.3 once the
@@ -308,11 +309,10 @@ class SPFFilterTests(unittest.TestCase):
 
     def test_replyAboutCleansDomain(self):
         """The domain put into the reply cannot add a line to it."""
-        reply = replyAbout(Reply.fromString(TEMPERROR), "evil\r\n250 ok")
+        reply = Reply.fromTemplate(SPFCheck.onError, domain="evil\r\n250 ok")
         self.assertEqual(reply.toBytes(),
                          b"451 4.4.3 SPF check of evil250 ok failed "
                          b"temporarily, try again later\n")
-        self.assertIsNone(replyAbout(None, "example.org"))
 
     @defer.inlineCallbacks
     def test_whitelistSpfNoOpinionOnTempError(self):
@@ -322,7 +322,8 @@ class SPFFilterTests(unittest.TestCase):
         self.dnsServer.failing.add("pass.spf.test")
         self.assertIsNone((yield self.consider(
             "whitelist_spf", spfMessage(self, "a@pass.spf.test"))))
-        self.assertEqual([e["domain"] for e in events], ["pass.spf.test"])
+        self.assertEqual(len(events), 1)
+        self.assertIn("SPF temperror for pass.spf.test", events[0]["reason"])
 
     def test_whitelistSpfSilentServer(self):
         """whitelist_spf gives no opinion when the server is silent."""

@@ -74,10 +74,10 @@ class DNSListFilter(Filter):
     def _lookUp(self, ip, zone, seconds):
         d = addresses(resolverFor(self.context), reverseName(ip, zone),
                       seconds, self.context.reactor)
-        return d.addCallbacks(self._accepted, self._failed,
+        return d.addCallbacks(self._accepted, self._zoneFailed,
                               callbackArgs=(zone,))
 
-    def _failed(self, failure):
+    def _zoneFailed(self, failure):
         failure.trap(LookupFailed)
         return failure.value
 

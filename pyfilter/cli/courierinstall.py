@@ -49,11 +49,12 @@ from pyfilter.config.errors import ConfigError
 from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.quarantine import SECTION as QUARANTINE_SECTION
 from pyfilter.quarantine import Settings as QuarantineSettings
+from pyfilter.config.locations import STATE_DIR
 
 DEFAULT_NAME = "pyfilter"
 DEFAULT_CONFIG = "/etc/pyfilter.conf"
 DEFAULT_MODULES_CONFIG = "/etc/pyfilter-modules.conf"
-DEFAULT_STATE_DIR = "/var/lib/pyfilter"
+DEFAULT_STATE_DIR = STATE_DIR
 SOCKET_WAIT = 30
 COMMAND_TIMEOUT = 60
 

@@ -111,7 +111,7 @@ def main(argv):
     parser.add_argument("--modules-config",
                         default=locations.firstExisting(locations.MODULES_CONFIGS),
                         help="the modules config ([ttldb] says which store)")
-    parser.add_argument("--state-dir", default="/var/lib/pyfilter",
+    parser.add_argument("--state-dir", default=locations.STATE_DIR,
                         help="pyfilter's state directory (embedded store)")
     parser.add_argument("source", nargs="?",
                         help="the reference's dbm directory (default: "

@@ -38,6 +38,7 @@ from pyfilter.quarantine import Quarantine, Settings, loadKey
 from pyfilter.courier.sendmail import Sendmail
 from pyfilter.config.locations import MODULES_CONFIGS, firstExisting
 from pyfilter.cli.reactorrun import runOnReactor
+from pyfilter.config.locations import STATE_DIR
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -52,7 +53,7 @@ class Options(usage.Options):
          "/etc/pyfilter-modules.conf, else /etc/pythonfilter-modules.conf]"],
         ["courier-sysconf", None, None, "Courier's configuration directory "
          "[default: from courier-config, else /etc/courier]"],
-        ["state-dir", None, "/var/lib/pyfilter", "directory for state"],
+        ["state-dir", None, STATE_DIR, "directory for state"],
     ]
 
     def parseArgs(self, command=None, argument=None):

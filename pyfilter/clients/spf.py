@@ -30,9 +30,6 @@ from twisted.names import dns as names
 from twisted.names import error
 
 from pyfilter.clients.dns import DEFAULT_TIMEOUT, LOOKUP_FAILED, addressOf
-from pyfilter.engine.filter import Filter
-from pyfilter.engine.options import Option, positiveNumber
-from pyfilter.clients.dns import resolverFor
 
 #: Seconds one lookup may take, and the whole check (RFC 7208 section
 #: 4.6.4's least limit, as in pyspf).
@@ -185,54 +182,3 @@ def checkSPF(resolver, reactor, ip, sender, helo,
             [_fetch(resolver, reactor, key, min(lookupTimeout, remaining))
              for key in missing])
         answers.known.update(zip(missing, fetched))
-
-
-class SPFFilter(Filter):
-    """
-    The part spfcheck and whitelist_spf share: check the client address,
-    envelope sender and HELO name of a message, and let L{answer} turn
-    pyspf's result into the filter's reply.  Null senders and local mail
-    (no client address) get no opinion.  A C{temperror} (a DNS failure or
-    timeout) is logged, once per message, with the domain and the cause.
-    """
-
-    options = {
-        "dns_timeout": Option(DNS_TIMEOUT, positiveNumber,
-                              "seconds for one DNS lookup"),
-        "query_timeout": Option(MAX_QUERY_TIME, positiveNumber,
-                                "seconds for the whole SPF check"),
-    }
-
-    def consider(self, message):
-        helo = message.helo
-        ip = message.remoteIP
-        sender = message.sender
-        if not sender or ip is None:
-            return None
-        d = checkSPF(resolverFor(self.context), self.context.reactor, str(ip),
-                     sender, helo, self.config["dns_timeout"],
-                     self.config["query_timeout"])
-        return d.addCallback(self._answered, message, ip, sender, helo)
-
-    def _answered(self, outcome, message, ip, sender, helo):
-        result, explanation = outcome
-        _, domain = spf.split_email(sender, helo or "")
-        if result == "temperror":
-            self.log.warn("{filter}: SPF temperror for {domain} (sender "
-                          "{sender}, client {ip}, message {messageId}): "
-                          "{cause}", filter=self.name, domain=domain,
-                          sender=sender, ip=ip, messageId=message.messageId,
-                          cause=explanation)
-        else:
-            self.log.debug("SPF {result} for {sender} from {ip} "
-                           "({messageId}): {explanation}", result=result,
-                           sender=sender, ip=ip, messageId=message.messageId,
-                           explanation=explanation)
-        return self.answer(result, domain)
-
-    def answer(self, result, domain):
-        """
-        The reply for pyspf's C{result} (C{'pass'}, C{'fail'}, ...) about
-        C{domain}, or C{None}.
-        """
-        raise NotImplementedError()

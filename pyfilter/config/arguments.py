@@ -9,7 +9,7 @@ import stat
 from twisted.python import usage
 
 from pyfilter.config.locations import (
-    CHAIN_CONFIGS, MODULES_CONFIGS, firstExisting)
+    CHAIN_CONFIGS, MODULES_CONFIGS, STATE_DIR, firstExisting)
 
 
 def parseResolver(value):
@@ -58,7 +58,7 @@ class ConfigOptions(usage.Options):
          "/etc/pythonfilter-modules.conf]"],
         ["courier-sysconf", None, None, "Courier's configuration directory "
          "[default: from courier-config, else /etc/courier]"],
-        ["state-dir", None, "/var/lib/pyfilter", "directory for state"],
+        ["state-dir", None, STATE_DIR, "directory for state"],
     ]
 
     def __init__(self):

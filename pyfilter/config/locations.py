@@ -6,6 +6,9 @@ keeps working unchanged.
 
 import os
 
+#: The daemon's state directory (the embedded store, the quarantine).
+STATE_DIR = "/var/lib/pyfilter"
+
 #: Where the chain file and the modules file are looked for: pyfilter's own,
 #: else the reference's, so that a reference installation keeps working.
 CHAIN_CONFIGS = ("/etc/pyfilter.conf", "/etc/pythonfilter.conf")

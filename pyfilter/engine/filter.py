@@ -193,15 +193,25 @@ class Filter:
         """
         What the chain asks: L{match}, with C{on_error} applied to outages
         (and to a match that takes longer than the filter's time) and
-        C{inverse} applied to the answer.
+        C{inverse} applied to the answer.  A filter without C{on_error}
+        (its class's C{onError} is C{None}) has no outages: what fails in
+        it, or takes too long, is the chain's business (a 451).
         """
+        handlesOutages = "on_error" in self.config
         try:
             outcome = self.match(message)
         except Unavailable as e:
+            if not handlesOutages:
+                raise
             return self.unavailable(message, e)
-        if isinstance(outcome, defer.Deferred):
-            return self._bounded(outcome, message)
-        return self._inverted(outcome)
+        if not isinstance(outcome, defer.Deferred):
+            return self._inverted(outcome)
+        if not handlesOutages:
+            return outcome.addCallback(self._inverted)
+        if outcome.called:
+            return outcome.addCallbacks(self._inverted, self._outage,
+                                        errbackArgs=(message,))
+        return self._bounded(outcome, message)
 
     def timeLeft(self, message):
         """
@@ -222,32 +232,39 @@ class Filter:
         self.log.warn("{filter}: message {messageId} not checked: {reason}",
                       filter=self.name, messageId=message.messageId,
                       reason=error.reason)
-        answer = self.config.get("on_error", CONTINUE)
+        answer = self.config["on_error"]
         if answer == CONTINUE:
             return None
-        return Reply.fromTemplate(answer, reason=error.reason,
-                                  filter=self.name)
+        return Reply.fromTemplate(answer, **dict(
+            error.fields, reason=error.reason, filter=self.name))
+
+    def _outage(self, failure, message):
+        failure.trap(Unavailable)
+        return self.unavailable(message, failure.value)
 
     def _bounded(self, pending, message):
+        """
+        Wait for C{pending} at most the filter's time left; past it, cancel
+        it and answer C{on_error}.
+        """
         left = self.timeLeft(message)
-        timer = None
-        if left is not None:
-            timer = self.context.reactor.callLater(left, pending.cancel)
+        if left is None:
+            return pending.addCallbacks(self._inverted, self._outage,
+                                        errbackArgs=(message,))
+        timer = self.context.reactor.callLater(left, pending.cancel)
 
         def answered(outcome):
-            if timer is not None and timer.active():
+            if timer.active():
                 timer.cancel()
             return self._inverted(outcome)
 
         def failed(failure):
-            timerFired = timer is not None and not timer.active()
-            if timer is not None and timer.active():
+            if timer.active():
                 timer.cancel()
-            if timerFired and failure.check(defer.CancelledError):
+            elif failure.check(defer.CancelledError):
                 return self.unavailable(message, TimedOut(
                     f"no answer within {left:.3g} seconds"))
-            failure.trap(Unavailable)
-            return self.unavailable(message, failure.value)
+            return self._outage(failure, message)
 
         return pending.addCallbacks(answered, failed)
 

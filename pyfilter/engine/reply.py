@@ -74,11 +74,13 @@ class Reply:
     def fromTemplate(cls, template, **fields):
         """
         The reply of a configured template such as C{"451 {reason}"}: each
-        C{{name}} of C{fields} is replaced by its value (other braces are
-        left alone, so an admin's text can never break the formatting).
+        C{{name}} of C{fields} is replaced by its value, cleaned of control
+        characters so that a value (a sender's domain, say) can never add a
+        line; other braces are left alone, so an admin's text can never
+        break the formatting.
         """
         for name, value in fields.items():
-            template = template.replace("{" + name + "}", str(value))
+            template = template.replace("{" + name + "}", clean(str(value)))
         return cls.fromString(template)
 
     @property

@@ -19,7 +19,7 @@ from pyfilter.legacy.pythonfilter import ttldb
 from pyfilter.config.errors import ConfigError
 from pyfilter.engine.filter import Filter
 from pyfilter.engine.reply import Reply
-from pyfilter.legacy.adapter import aliases
+from pyfilter.legacy import aliases
 from pyfilter.legacy.courier import config
 
 log = Logger()

@@ -23,7 +23,7 @@ import importlib.machinery
 import importlib.util
 import sys
 
-_PREFIX = "pyfilter.legacy.adapter."
+_PREFIX = "pyfilter.legacy."
 
 #: The modules of the reference's C{pythonfilter} package pyfilter supplies.
 _PYTHONFILTER_MODULES = ("pythonfilter.ttldb",)

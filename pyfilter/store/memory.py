@@ -4,7 +4,7 @@ tests and single-server setups that accept losing state on restart.  Its
 size is bounded by the background purge, which removes expired entries.
 """
 
-from pyfilter.store import Store
+from pyfilter.store.base import Store
 
 
 class MemoryStore(Store):

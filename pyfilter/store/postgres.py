@@ -19,7 +19,7 @@ import collections
 from twisted.internet import defer
 from txpostgres import txpostgres
 
-from pyfilter.store import Store, StoreError
+from pyfilter.store.base import Store, StoreError
 
 MAX_WAITING = 4096
 

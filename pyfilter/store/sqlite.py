@@ -23,7 +23,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from pyfilter.files import giveToDirectoryOwner
-from pyfilter.store import Store, StoreError
+from pyfilter.store.base import Store, StoreError
 
 FILENAME = "state.sqlite"
 MAX_QUEUED = 4096

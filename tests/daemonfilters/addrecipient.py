@@ -12,7 +12,7 @@ from pyfilter.engine.options import Option, string
 class AddRecipient(Filter):
     options = {"address": Option("", string, "the recipient to add")}
 
-    def consider(self, message):
+    def match(self, message):
         controledit.addRecipient(message.controlPaths, self.config["address"])
         message.reloadControl()
         return None

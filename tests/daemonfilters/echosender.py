@@ -9,7 +9,7 @@ from pyfilter.engine.reply import Reply
 
 
 class EchoSender(Filter):
-    def consider(self, message):
+    def match(self, message):
         return Reply("517", f"Sender does not exist: {message.sender}")
 
 

@@ -13,7 +13,7 @@ from pyfilter.engine.options import Option, number
 class Pause(Filter):
     options = {"delay": Option(1.0, number)}
 
-    def consider(self, message):
+    def match(self, message):
         self.log.info("pausefilter: holding a message")
         return deferLater(reactor, self.config["delay"], lambda: None)
 

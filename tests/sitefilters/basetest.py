@@ -3,10 +3,7 @@ A filter whose answer the test sets: C{ANSWER} (a value or a callable of
 the message), for the filter base's tests.
 """
 
-from pyfilter import Filter
-from pyfilter import Option
-from pyfilter import Reply
-from pyfilter import boolean
+from pyfilter import Filter, Option, Reply, boolean
 
 ANSWER = [None]
 

@@ -38,6 +38,11 @@ import types
 
 from twisted.logger import Logger
 
+from pyfilter.config.locations import MODULES_CONFIGS, firstExisting
+from pyfilter.config.modulesfile import ModulesConfig
+from pyfilter.courier.paths import discover
+from pyfilter.courier.sysconf import CourierConfig
+
 log = Logger()
 
 _PATH_NAMES = ("sysconfdir", "localstatedir", "bindir", "sbindir",
@@ -74,7 +79,6 @@ def configure(paths, courierConfig, modulesConfig):
 def _paths():
     with _Shared.lock:
         if _Shared.paths is None:
-            from pyfilter.courier.paths import discover
             _Shared.paths = discover()
         return _Shared.paths
 
@@ -83,14 +87,11 @@ def _courier():
     paths = _paths()
     with _Shared.lock:
         if _Shared.courier is None:
-            from pyfilter.courier.sysconf import CourierConfig
             _Shared.courier = CourierConfig(paths.sysconfdir)
         return _Shared.courier
 
 
 def _readModules(candidates):
-    from pyfilter.config.modulesfile import ModulesConfig
-    from pyfilter.config.locations import firstExisting
     return ModulesConfig.read(firstExisting(candidates) if candidates
                               else None)
 
@@ -98,7 +99,6 @@ def _readModules(candidates):
 def _modules():
     with _Shared.lock:
         if _Shared.modules is None:
-            from pyfilter.config.locations import MODULES_CONFIGS
             _Shared.modules = _readModules(MODULES_CONFIGS)
         return _Shared.modules
 

@@ -15,6 +15,7 @@ C{451 Internal failure locating control files}; recipients are numbered as
 Courier numbers them.
 """
 
+from pyfilter.courier import controledit
 from pyfilter.courier.control import ControlFileError, ControlFiles
 
 
@@ -128,7 +129,6 @@ def add_recipient_data(control_paths, data):
     """
     if len(data) != 3:
         raise ValueError("recipient data must be [address, original, notify]")
-    from pyfilter.courier import controledit
     address, original, notify = data
     controledit.addRecipient(list(control_paths), address, original=original,
                              notify=notify)
@@ -152,7 +152,6 @@ def del_recipient_data(control_paths, data):
 
 
 def _markFirst(control_paths, matches):
-    from pyfilter.courier import controledit
     for recipient in _read(control_paths).recipients:
         if matches(recipient):
             controledit.markDone(list(control_paths), recipient)

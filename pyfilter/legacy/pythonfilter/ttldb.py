@@ -74,13 +74,16 @@ import threading
 import weakref
 
 from twisted.internet import defer
+from twisted.internet.selectreactor import SelectReactor
 from twisted.python import threadable
 from twisted.python.failure import Failure
 
 from pyfilter.legacy.courier import config
 from pyfilter.config.errors import ConfigError
-from pyfilter.store import DEFAULT_TIMEOUT, storeFromConfig
+from pyfilter.store import storeFromConfig
+from pyfilter.store.base import DEFAULT_TIMEOUT
 from pyfilter.store import storeFor
+from pyfilter.config.locations import STATE_DIR
 
 TABLE_PREFIX = "ttldb:"
 #: Seconds a thread waits for another thread's C{lock()} to be released.
@@ -171,7 +174,6 @@ class _PrivateBacking:
     """
 
     def __init__(self):
-        from twisted.internet.selectreactor import SelectReactor
         self.reactor = SelectReactor()
         # Leave the process's I/O thread (its global reactor's) as it is.
         self.reactor._registerAsIOThread = False
@@ -184,9 +186,7 @@ class _PrivateBacking:
         return threading.current_thread() is not self.thread
 
     def openStore(self):
-        from pyfilter.config.arguments import ConfigOptions
-        stateDir = (os.environ.get(STATE_DIR_VARIABLE)
-                    or ConfigOptions()["state-dir"])
+        stateDir = os.environ.get(STATE_DIR_VARIABLE) or STATE_DIR
         store = storeFromConfig(config._modules(), stateDir, self.reactor)
         store.start()
         return store
