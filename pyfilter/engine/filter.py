@@ -213,6 +213,13 @@ class Filter:
                                         errbackArgs=(message,))
         return self._bounded(outcome, message)
 
+    def note(self, message, **details):
+        """
+        Record C{details} (names to short values: a score, an action) about
+        C{message}, for the message's decision log line.
+        """
+        message.notes.setdefault(self.name, {}).update(details)
+
     def timeLeft(self, message):
         """
         Seconds this filter has left for C{message} before it must answer
@@ -232,6 +239,7 @@ class Filter:
         self.log.warn("{filter}: message {messageId} not checked: {reason}",
                       filter=self.name, messageId=message.messageId,
                       reason=error.reason)
+        message.outages.append((self.name, error.service, error.reason))
         answer = self.config["on_error"]
         if answer == CONTINUE:
             return None

@@ -37,6 +37,10 @@ class Message:
         where L{rewrite} runs (by default it runs in the caller's thread).
     @ivar deadline: the reactor time by which the filter now running must
         answer (set by the chain).
+    @ivar outages: C{(filter, service, reason)} for each outage a filter
+        met on this message (L{pyfilter.engine.filter.Filter.unavailable}).
+    @ivar notes: filter name to the details it noted about this message
+        (L{pyfilter.engine.filter.Filter.note}), for the decision log.
     """
 
     def __init__(self, dataPath, controlPaths, control=None, spool=None,
@@ -47,6 +51,8 @@ class Message:
         self._threads = threads or InlineThreads()
         self._dataChecked = self._controlChecked = spool is None
         self.deadline = None
+        self.outages = []
+        self.notes = {}
         self._control = control
         self._headers = None
         self._structure = None

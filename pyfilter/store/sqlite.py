@@ -18,6 +18,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
@@ -39,6 +40,12 @@ SCHEMA = [
     " expires REAL NOT NULL, PRIMARY KEY (name, key, bucket)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS counters_expires ON counters (expires)",
 ]
+
+
+#: Tries to open the database, and the pause after the first (doubled
+#: after the second), in the store's own thread.
+_CONNECT_ATTEMPTS = 3
+_CONNECT_PAUSE = 0.05
 
 
 class SQLiteStore(Store):
@@ -155,21 +162,35 @@ class SQLiteStore(Store):
 
     def _connect(self):
         if self.connection is None:
-            connection = sqlite3.connect(
-                self.path, timeout=self.busyTimeout, isolation_level=None,
-                check_same_thread=False)
-            try:
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")
-                for statement in SCHEMA:
-                    connection.execute(statement)
-                giveToDirectoryOwner(os.path.dirname(self.path), [
-                    FILENAME + suffix for suffix in ("", "-wal", "-shm")])
-            except sqlite3.Error:
-                connection.close()
-                raise
-            self.connection = connection
+            for attempt in range(_CONNECT_ATTEMPTS):
+                try:
+                    self.connection = self._open()
+                    break
+                except sqlite3.OperationalError as e:
+                    # Another process creating the database at the same
+                    # moment (switching it to WAL, adding the tables) can
+                    # make these answer "locked" without waiting.
+                    if "locked" not in str(e) or \
+                            attempt == _CONNECT_ATTEMPTS - 1:
+                        raise
+                    time.sleep(_CONNECT_PAUSE * (attempt + 1))
         return self.connection
+
+    def _open(self):
+        connection = sqlite3.connect(
+            self.path, timeout=self.busyTimeout, isolation_level=None,
+            check_same_thread=False)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            for statement in SCHEMA:
+                connection.execute(statement)
+            giveToDirectoryOwner(os.path.dirname(self.path), [
+                FILENAME + suffix for suffix in ("", "-wal", "-shm")])
+        except sqlite3.Error:
+            connection.close()
+            raise
+        return connection
 
     def _disconnect(self):
         if self.connection is not None:

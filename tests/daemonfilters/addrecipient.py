@@ -4,17 +4,17 @@ every message: the end-to-end tests check that Courier delivers to a
 recipient added to the control file by a filter.
 """
 
-from pyfilter.courier import controledit
-from pyfilter.engine.filter import Filter
-from pyfilter.engine.options import Option, string
+from pyfilter import Filter, Option, string
 
 
 class AddRecipient(Filter):
     options = {"address": Option("", string, "the recipient to add")}
+    onError = None
 
     def match(self, message):
-        controledit.addRecipient(message.controlPaths, self.config["address"])
-        message.reloadControl()
+        edits = message.editControl()
+        edits.addRecipient(self.config["address"])
+        edits.commit()
         return None
 
 
