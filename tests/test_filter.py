@@ -164,3 +164,28 @@ class BaseTests(unittest.TestCase):
                       "({filter})'", text)
         self.assertIn("  inverse = False", text)
         self.assertIn("  timeout = 60", text)
+
+
+class RecordTests(unittest.TestCase):
+    def setUp(self):
+        sys.path.insert(0, SITEFILTERS)
+        self.addCleanup(sys.path.remove, SITEFILTERS)
+        import basetest
+        self.module = basetest
+        self.addCleanup(basetest.ANSWER.__setitem__, 0, None)
+
+    def test_outagesAndNotesRecorded(self):
+        """The message keeps each outage its filters met (filter, service,
+        reason) and the details they noted, for the decision log."""
+        harness = testing.Harness(self, "basetest", "on_error = 'continue'")
+        message = harness.message()
+
+        def noteThenFail(message):
+            harness.filter.note(message, score=5.5, action="reject")
+            raise Unavailable("clamd is down", "clamd")
+        self.module.ANSWER[0] = noteThenFail
+        self.assertIsNone(harness.decide(message))
+        self.assertEqual(message.outages,
+                         [("basetest", "clamd", "clamd is down")])
+        self.assertEqual(message.notes,
+                         {"basetest": {"score": 5.5, "action": "reject"}})
