@@ -472,7 +472,9 @@ def forContext(context):
                           context.courier.me(),
                           Sendmail(context.reactor,
                                    context.paths.sendmailProgram))
-    return context.shared("quarantine", create)
+    return context.shared(
+        ("quarantine", context.modules.fingerprint(SECTION),
+         context.stateDir, context.courier.me()), create)
 
 
 def quarantine(context, message, explanation):

@@ -17,6 +17,7 @@ from tests.dnsserver import (
 from tests.helpers import courierSysconf, writeMessage
 from tests.smtpserver import startSMTPServer
 from pyfilter.store import storeFor
+from pyfilter.store.opening import storeKey
 
 CALLOUT = ["HELO helo.example.test",
            "MAIL FROM:<postmaster@mx.example.test>",
@@ -48,7 +49,7 @@ class DialbackTests(unittest.TestCase):
             "[ttldb]\ntype = 'memory'\n[dialback.py]\n"
             f"smtp_port = {self.smtp.port}\n{options}", sysconfdir)
         if store is not None:
-            context.shared("store", lambda: store)
+            context.shared(storeKey(context), lambda: store)
         instance = dnsFilter(context, "dialback")
         return defer.maybeDeferred(instance.start).addCallback(
             lambda _: instance)

@@ -13,6 +13,9 @@ COMMANDS = {
                      "import the reference's dbm state files"),
     "quarantine": ("pyfilter.cli.quarantine",
                    "list, release or purge quarantined messages"),
+    "reload": ("pyfilter.cli.reload",
+               "make the running daemon read its configuration again"),
+    "status": ("pyfilter.cli.status", "what the running daemon is doing"),
 }
 
 

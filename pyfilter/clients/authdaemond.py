@@ -132,7 +132,9 @@ def clientFor(context):
     The daemon's one L{AuthdaemonClient}, configured from
     C{[authdaemon.py]}.
     """
-    return context.shared("authdaemond", lambda: _create(context))
+    return context.shared(
+        ("authdaemond", context.modules.fingerprint("authdaemon.py")),
+        lambda: _create(context))
 
 
 def _create(context):

@@ -21,3 +21,14 @@ def firstExisting(candidates):
         if os.path.exists(path):
             return path
     return candidates[0]
+
+
+def controlSocketFor(filterSocket):
+    """
+    The default control socket of the daemon listening on C{filterSocket}:
+    C{NAME.control} in the parent of Courier's filter directory (Courier's
+    localstatedir), where Courier's mail user may create it and only that
+    user and group may reach it.
+    """
+    directory, name = os.path.split(filterSocket)
+    return os.path.join(os.path.dirname(directory), name + ".control")

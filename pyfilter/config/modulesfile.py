@@ -56,6 +56,16 @@ class ModulesConfig:
                 raise ConfigError(self.where(section, option) + f": {e}") from e
         return values
 
+    def fingerprint(self, section):
+        """
+        C{section}'s text, option by option, in a form that compares equal
+        exactly when the section is unchanged: part of the key of a shared
+        service made from it (L{pyfilter.engine.context.Context.shared}).
+        """
+        if not self.parser.has_section(section):
+            return ()
+        return tuple(sorted(self.parser.items(section, raw=True)))
+
     def where(self, section, option=None):
         text = f"{self.path or '<no modules config>'}: [{section}]"
         return f"{text} {option}" if option else text

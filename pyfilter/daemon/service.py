@@ -8,6 +8,12 @@ pipe courierfilter passed.  A configuration error never stops the daemon:
 the socket comes up all the same and every message gets a 451 until the
 configuration is fixed, so no mail passes unfiltered.
 
+Reload (SIGHUP, or C{reload} on the control socket): read both
+configuration files and Courier's again, build and start the new chain
+beside the running one, swap it in (L{pyfilter.daemon.generations}).  The
+socket stays open throughout; a configuration that fails to load is logged
+and the running chain stays in service.
+
 Stop (stdin reached EOF, or SIGTERM): stop accepting, let messages in
 flight finish (bounded by the message deadline), release the filters'
 resources, exit.  When the admin disabled the filter (C{filterctl stop}:
@@ -18,8 +24,10 @@ its place: Courier then answers 432 (try again later) instead of accepting
 mail unfiltered until pyfilter is back.
 """
 
+import datetime
 import grp
 import os
+import signal
 import socket
 
 from twisted.application.service import Service
@@ -29,7 +37,10 @@ from twisted.logger import Logger
 from pyfilter.engine import loader
 from pyfilter.engine.chain import CONFIG_ERROR, StaticChain
 from pyfilter.engine.context import Context
+from pyfilter.engine.resources import Resources
 from pyfilter.config.errors import ConfigError
+from pyfilter.daemon.control import ControlFactory
+from pyfilter.daemon.generations import Generations
 from pyfilter.daemon.requests import RequestHandler
 from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.daemon.protocol import RequestFactory
@@ -51,6 +62,15 @@ def otherFilterDir(socketPath):
     return os.path.join(parent, other, name) if other else None
 
 
+def timestamp(seconds):
+    """
+    C{seconds} since the epoch as an ISO 8601 UTC time, to the second.
+    """
+    moment = datetime.datetime.fromtimestamp(int(seconds),
+                                             datetime.timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def _unlink(path):
     try:
         os.unlink(path)
@@ -61,13 +81,18 @@ def _unlink(path):
 class FilterService(Service):
     """
     @ivar handler: the L{RequestHandler} serving requests.
+    @ivar generations: the L{Generations} of the chain.
+    @ivar resources: the services filters share, kept across reloads.
+    @ivar controlPath: the control socket's path, or C{None} for none.
+    @ivar lastReload: C{None}, or the last reload's outcome: C{"at"} (an
+        ISO 8601 time), C{"ok"}, C{"error"}.
     """
 
     log = Logger()
 
     def __init__(self, reactor, paths, socketPath, chainPath, modulesPath,
                  stateDir, spoolRoot, resolvers=(), closeStartupPipe=False,
-                 watchStdin=True):
+                 watchStdin=True, controlPath=None, handleSignals=True):
         self.reactor = reactor
         self.paths = paths
         self.socketPath = socketPath
@@ -78,29 +103,136 @@ class FilterService(Service):
         self.resolvers = resolvers
         self.closeStartupPipe = closeStartupPipe
         self.watchStdin = watchStdin
+        self.controlPath = controlPath
+        self.handleSignals = handleSignals
         self.port = None
-        self.context = None
+        self.controlPort = None
+        self.resources = Resources()
+        self.lastReload = None
+        self._reloading = False
         self.ready = defer.Deferred()
 
     def startService(self):
         super().startService()
+        self.started = self.reactor.seconds()
         modules, settings, configError = self._readSettings()
         self.settings = settings
-        self.context = Context.build(self.reactor, self.paths, modules,
-                                     settings, self.stateDir, self.resolvers)
+        context = self._context(modules, settings)
         self.handler = RequestHandler(
-            Spool(self.spoolRoot, self.paths.spoolTmp), self.context.threads,
+            Spool(self.spoolRoot, self.paths.spoolTmp), context.threads,
             settings["max_in_flight"])
+        self.generations = Generations(self.handler)
         self._listen(settings["request_timeout"], settings["max_connections"])
+        self._listenControl()
         if self.watchStdin:
             self._watchStdin()
+        if self.handleSignals:
+            signal.signal(signal.SIGHUP, self._hangUp)
         if configError is not None:
             d = defer.fail(configError)
         else:
-            d = loader.buildChain(self.chainPath, modules, self.context,
-                                  settings, LegacySupport(self.context))
-        d.addCallbacks(self._chainReady, self._chainBroken)
+            d = self._buildChain(modules, settings, context)
+        d.addCallbacks(self._chainReady, self._chainBroken,
+                       callbackArgs=(context,), errbackArgs=(context,))
         d.addBoth(self._signalReady)
+
+    def _context(self, modules, settings):
+        return Context.build(self.reactor, self.paths, modules, settings,
+                             self.stateDir, self.resolvers, self.resources)
+
+    def _buildChain(self, modules, settings, context):
+        return loader.buildChain(self.chainPath, modules, context, settings,
+                                 LegacySupport(context))
+
+    def _hangUp(self, signum, frame):
+        self.reactor.callFromThread(self.reload)
+
+    def reload(self):
+        """
+        Read the configuration again and put the new chain in service, or
+        keep the running one when the new configuration fails to load.
+
+        @return: a Deferred firing with the outcome, as the control channel
+            answers it: C{{"ok": True, "generation": N, "chain": [...]}} or
+            C{{"ok": False, "error": "..."}}; it never fails.
+        """
+        if self.generations.current is None:
+            return defer.succeed({"ok": False, "error": "the daemon is "
+                                  "still starting, try again"})
+        if self._reloading:
+            self.log.warn("reload requested while one is running: ignored")
+            return defer.succeed({"ok": False, "error": "a reload is "
+                                  "already running, try again"})
+        self._reloading = True
+        self.log.info("reloading the configuration")
+        d = defer.maybeDeferred(self._loadGeneration)
+        d.addCallbacks(self._reloaded, self._reloadFailed)
+        d.addBoth(self._reloadDone)
+        return d
+
+    @defer.inlineCallbacks
+    def _loadGeneration(self):
+        modules = ModulesConfig.read(self.modulesPath)
+        settings = loader.daemonSettings(modules)
+        context = self._context(modules, settings)
+        try:
+            chain = yield self._buildChain(modules, settings, context)
+        except Exception:
+            yield context.close()
+            raise
+        self._applySettings(settings)
+        return self.generations.install(chain, context)
+
+    def _applySettings(self, settings):
+        self.settings = settings
+        self.handler.maxInFlight = settings["max_in_flight"]
+        self.factory.requestTimeout = settings["request_timeout"]
+        self.factory.maxConnections = settings["max_connections"]
+
+    def _reloaded(self, generation):
+        self._logChain(generation)
+        return {"ok": True, "generation": generation.number,
+                "chain": generation.names()}
+
+    def _reloadFailed(self, failure):
+        if failure.check(ConfigError):
+            error = str(failure.value)
+        else:
+            self.log.failure("reload failed", failure)
+            error = f"unexpected error: {failure.value}"
+        self.log.error("reload failed, generation {number} stays in "
+                       "service: {error}", error=error,
+                       number=self.generations.current.number)
+        return {"ok": False, "error": error}
+
+    def _reloadDone(self, outcome):
+        self._reloading = False
+        self.lastReload = {"at": timestamp(self.reactor.seconds()),
+                           "ok": outcome["ok"],
+                           "error": outcome.get("error")}
+        metrics = getattr(self, "metrics", None)
+        if metrics is not None:
+            metrics.reloaded(outcome["ok"])
+        return outcome
+
+    def status(self):
+        """
+        What C{pyfilter status} shows: the process, the generation in
+        service and its chain, the messages in flight, the last reload,
+        and the metrics' figures when they are kept.
+        """
+        current = self.generations.current
+        answer = {"ok": True, "pid": os.getpid(),
+                  "started": timestamp(self.started),
+                  "generation": current.number if current else 0,
+                  "chain": current.names() if current else [],
+                  "in_flight": self.generations.inFlight(),
+                  "retiring": len(self.generations.retiring),
+                  "last_reload": self.lastReload}
+        metrics = getattr(self, "metrics", None)
+        if metrics is not None:
+            answer["metrics"] = metrics.snapshot()
+        return answer
 
     def _readSettings(self):
         try:
@@ -159,6 +291,27 @@ class FilterService(Service):
         os.rename(hidden, self.socketPath)
         self.log.info("listening on {path}", path=self.socketPath)
 
+    def _listenControl(self):
+        """
+        Listen on the control socket (mode 0660, the mail group); a
+        failure is logged and the daemon filters all the same.
+        """
+        if not self.controlPath:
+            return
+        _unlink(self.controlPath)
+        factory = ControlFactory({"reload": self.reload,
+                                  "status": self.status}, self.reactor)
+        try:
+            self.controlPort = self.reactor.listenUNIX(
+                self.controlPath, factory, mode=0o660)
+            os.chmod(self.controlPath, 0o660)
+        except OSError as e:
+            self.log.error("no control socket at {path}: {error}",
+                           path=self.controlPath, error=e)
+            return
+        self._setGroup(self.controlPath)
+        self.log.info("control socket {path}", path=self.controlPath)
+
     def _setGroup(self, path):
         try:
             gid = grp.getgrnam(self.paths.mailgroup).gr_gid
@@ -183,13 +336,16 @@ class FilterService(Service):
         if self.reactor.running:
             self.reactor.stop()
 
-    def _chainReady(self, chain):
-        self.log.info("filter chain ready: {names}",
-                      names=" ".join(e.name for e in chain.entries) or
-                      "(empty: every message gets 200 Ok)")
-        self.handler.setChain(chain)
+    def _chainReady(self, chain, context):
+        self._logChain(self.generations.install(chain, context))
 
-    def _chainBroken(self, failure):
+    def _logChain(self, generation):
+        self.log.info("filter chain ready (generation {number}): {names}",
+                      number=generation.number,
+                      names=" ".join(generation.names()) or
+                      "(empty: every message gets 200 Ok)")
+
+    def _chainBroken(self, failure, context):
         if failure.check(ConfigError):
             reason = str(failure.value)
             self.log.error("configuration error, every message will get a "
@@ -199,7 +355,7 @@ class FilterService(Service):
             reason = f"unexpected start-up error: {failure.value}"
             self.log.failure("start-up failed, every message will get a "
                              "temporary failure", failure)
-        self.handler.setChain(StaticChain(CONFIG_ERROR, reason))
+        self.generations.install(StaticChain(CONFIG_ERROR, reason), context)
 
     def _signalReady(self, _):
         if self.closeStartupPipe:
@@ -210,6 +366,11 @@ class FilterService(Service):
     @defer.inlineCallbacks
     def stopService(self):
         super().stopService()
+        if self.handleSignals:
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        if self.controlPort is not None:
+            yield self.controlPort.stopListening()
+            self.controlPort = None
         if self.port is not None:
             # The port unlinks the path it was bound to (.NAME) when it
             # closes: give the socket that name first.
@@ -225,4 +386,4 @@ class FilterService(Service):
         if abandoned:
             self.log.warn("{count} connections still open at exit",
                           count=abandoned)
-        yield self.context.close()
+        yield self.generations.close()

@@ -6,6 +6,7 @@ import os
 import sys
 
 from pyfilter.config.arguments import ConfigOptions
+from pyfilter.config.locations import controlSocketFor
 from pyfilter.daemon.startup import isStartupPipe
 
 #: Checked when twistd loads this module, before the reactor exists.
@@ -29,6 +30,9 @@ class Options(ConfigOptions):
          "<localstatedir>/allfilters/pyfilter]"],
         ["courier-spool", None, None, "requests may only name files under "
          "this directory [default: Courier's localstatedir]"],
+        ["control", None, None, "control socket for `pyfilter reload` and "
+         "`pyfilter status`, or '' for none [default: NAME.control in the "
+         "parent of the filter socket's directory]"],
     ]
     optFlags = [
         ["selective", None, "listen in Courier's filters/ directory (mail "
@@ -51,9 +55,12 @@ def makeService(options, reactor=None):
     socketPath = options["socket"] or os.path.join(
         paths.filtersDir if options["selective"] else paths.allfiltersDir,
         "pyfilter")
+    controlPath = options["control"]
+    if controlPath is None:
+        controlPath = controlSocketFor(socketPath)
     return FilterService(
         reactor, paths, socketPath, options["config"],
         options["modules-config"], options["state-dir"],
         options["courier-spool"] or paths.localstatedir,
         resolvers=tuple(options["resolvers"]),
-        closeStartupPipe=STARTUP_PIPE)
+        closeStartupPipe=STARTUP_PIPE, controlPath=controlPath or None)

@@ -4,13 +4,15 @@ configuration, the modules configuration, the state directory, the bounded
 thread pool, and a register of the services filters share (DNS resolver,
 state store, service clients, quarantine): each module providing such a
 service keeps its one instance here (L{Context.shared}), created on first
-use and released when the daemon stops.
+use and released when no chain generation uses it any more
+(L{pyfilter.engine.resources}).
 """
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from pyfilter.courier.sysconf import CourierConfig
+from pyfilter.engine.resources import Resources
 from pyfilter.engine.threads import BoundedThreads
 
 
@@ -26,12 +28,14 @@ class Context:
     @ivar threads: the L{BoundedThreads} for blocking code.
     @ivar resolverServers: C{HOST:PORT} of the DNS servers (C{--resolver}),
         empty for /etc/resolv.conf.
+    @ivar resources: the L{Resources} shared services come from (one per
+        daemon, kept across reloads).
     """
 
     log = Logger()
 
     def __init__(self, reactor, paths, courier, modules, stateDir, threads,
-                 resolverServers=()):
+                 resolverServers=(), resources=None):
         self.reactor = reactor
         self.paths = paths
         self.courier = courier
@@ -39,42 +43,61 @@ class Context:
         self.stateDir = stateDir
         self.threads = threads
         self.resolverServers = tuple(resolverServers)
-        self._shared = {}
+        self.resources = Resources() if resources is None else resources
         self._closers = []
 
     @classmethod
-    def build(cls, reactor, paths, modules, settings, stateDir, resolvers=()):
+    def build(cls, reactor, paths, modules, settings, stateDir, resolvers=(),
+              resources=None):
         """
         The context the daemon (and C{pyfilter check}) runs filters with:
         Courier's configuration from C{paths.sysconfdir}, a thread pool
         sized by the C{[pyfilter]} C{settings}.
+
+        @param resources: the daemon's L{Resources}, so that a reload's
+            context shares what the running one holds.
         """
-        threads = BoundedThreads(reactor, settings["threads"],
-                                 settings["thread_queue"])
         context = cls(reactor, paths, CourierConfig(paths.sysconfdir), modules,
-                      stateDir, threads, resolvers)
-        context.onStop(threads.stop)
+                      stateDir, None, resolvers, resources)
+        size, queued = settings["threads"], settings["thread_queue"]
+
+        def createThreads():
+            threads = BoundedThreads(reactor, size, queued)
+            context.onStop(threads.stop)
+            return threads
+        context.threads = context.shared(("threads", size, queued),
+                                         createThreads)
         return context
 
     def shared(self, key, create):
         """
         The daemon's one instance of a shared service: C{create()} on first
-        use (it may call L{onStop} to be released), the same object after.
+        use (it may call L{onStop} to be released), the same object after,
+        in this context and in a reload's new one.
 
-        @param key: what names the service, such as C{("clamd", address)}.
+        @param key: what names the service and every setting it is made
+            from, such as C{("clamd", address)}: a reload whose settings
+            differ makes a new one.
         """
-        found = self._shared.get(key)
-        if found is None:
-            found = self._shared[key] = create()
-        return found
+        return self.resources.acquire(key, create, self)
 
     def onStop(self, closer):
         """
-        Call C{closer()} (which may return a Deferred) when the daemon stops.
+        Call C{closer()} (which may return a Deferred) when this context
+        closes; called while a shared service is made, when the last
+        context using that service closes.
         """
-        self._closers.append(closer)
+        if not self.resources.collect(closer):
+            self._closers.append(closer)
 
+    @defer.inlineCallbacks
     def close(self):
-        return defer.DeferredList(
-            [defer.maybeDeferred(closer) for closer in reversed(self._closers)],
+        """
+        Release what this context made (its filters first), then the shared
+        services no other context uses.
+        """
+        closers, self._closers = self._closers, []
+        yield defer.DeferredList(
+            [defer.maybeDeferred(closer) for closer in reversed(closers)],
             consumeErrors=True)
+        yield self.resources.release(self)

@@ -76,10 +76,18 @@ def _backend(section, modules, stateDir, reactor, clock):
                       f"embedded store or 'psycopg2' for PostgreSQL)")
 
 
+def storeKey(context):
+    """
+    What names the store among the shared services: its settings.
+    """
+    return ("store", context.modules.fingerprint("ttldb"), context.stateDir)
+
+
 def storeFor(context):
     """
     The daemon's one store: created from C{[ttldb]} and started on first
-    use, closed when the daemon stops.
+    use, closed when no generation of the chain uses it (a reload that
+    leaves C{[ttldb]} unchanged keeps it).
     """
     def openStore():
         store = storeFromConfig(context.modules, context.stateDir,
@@ -87,4 +95,4 @@ def storeFor(context):
         store.start()
         context.onStop(store.close)
         return store
-    return context.shared("store", openStore)
+    return context.shared(storeKey(context), openStore)

@@ -1,0 +1,69 @@
+"""
+C{pyfilter status}: what the running daemon is doing.
+
+    pyfilter status [--control PATH] [--json]
+
+Prints the daemon's process id and start time, the chain in service and
+its generation (1 at start-up, one more per reload), the messages in
+flight, the last reload's outcome and, when the daemon keeps metrics, its
+figures.  C{--json} prints the daemon's answer as it came.
+
+Exit status: 0 answered, 64 usage error, 69 no daemon answers.
+"""
+
+import json
+import sys
+
+from pyfilter.cli.controlclient import (
+    EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, ControlOptions, Unreachable, ask,
+    parse)
+
+
+class Options(ControlOptions):
+    synopsis = "Usage: pyfilter status [options]"
+    optFlags = [["json", None, "print the daemon's answer as JSON"]]
+
+
+def describe(status):
+    """
+    C{status} (the daemon's answer) as lines for an admin.
+    """
+    lines = [f"pid {status.get('pid')}, running since {status.get('started')}",
+             f"generation {status.get('generation')}: "
+             f"{' '.join(status.get('chain') or []) or '(empty chain)'}",
+             f"messages in flight: {status.get('in_flight')}"]
+    if status.get("retiring"):
+        lines.append(f"older generations finishing: {status['retiring']}")
+    last = status.get("last_reload")
+    if last is None:
+        lines.append("not reloaded since start-up")
+    elif last.get("ok"):
+        lines.append(f"last reload {last.get('at')}: ok")
+    else:
+        lines.append(f"last reload {last.get('at')}: FAILED: "
+                     f"{last.get('error')}")
+    for name, value in sorted((status.get("metrics") or {}).items()):
+        lines.append(f"{name}: {json.dumps(value, sort_keys=True)}")
+    return lines
+
+
+def main(argv, stdout=None, stderr=None):
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    options = Options()
+    failed = parse(options, argv, stderr)
+    if failed is not None:
+        return failed
+    try:
+        status = ask(options["control"], "status", options["timeout"])
+    except Unreachable as e:
+        stderr.write(f"pyfilter status: no daemon answers: {e}\n")
+        return EXIT_UNREACHABLE
+    if not status.get("ok"):
+        stderr.write(f"pyfilter status: {status.get('error')}\n")
+        return EXIT_FAILED
+    if options["json"]:
+        stdout.write(json.dumps(status, indent=2, sort_keys=True) + "\n")
+    else:
+        stdout.write("".join(line + "\n" for line in describe(status)))
+    return EXIT_OK
