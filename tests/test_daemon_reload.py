@@ -4,6 +4,7 @@ a failed reload keeping the running chain, messages in flight finishing on
 the old chain, and 100 reloads while a load generator sends requests.
 """
 
+import io
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from pyfilter.cli import reload as reloadCommand, status as statusCommand
 from pyfilter.cli.controlclient import ask
 from tests.daemon import Daemon
 from tests.test_daemon import TEST_FILTERS
@@ -142,6 +144,30 @@ class ReloadTests(SynchronousTestCase):
         sender.join(30)
         self.assertEqual(replies, [b"250 slow but fine\n"])
         self.assertTrue(poll(lambda: "generation 1 retired" in daemon.log()))
+
+    def test_commands(self):
+        """C{pyfilter reload} prints the new generation and exits 0, or the
+        error and exits 1; C{pyfilter status} prints the chain."""
+        daemon = self.daemon("")
+
+        def run(command):
+            out, err = io.StringIO(), io.StringIO()
+            status = command.main(["--control", daemon.controlPath],
+                                  stdout=out, stderr=err)
+            return status, out.getvalue() + err.getvalue()
+
+        self.rewrite(daemon, "echosender\n")
+        self.assertEqual(run(reloadCommand),
+                         (0, "reloaded: generation 2, chain: echosender\n"))
+        self.rewrite(daemon, "nosuchfilter\n")
+        status, text = run(reloadCommand)
+        self.assertEqual(status, 1)
+        self.assertIn("the running chain stays in service: unknown filter "
+                      "'nosuchfilter'", text)
+        status, text = run(statusCommand)
+        self.assertEqual(status, 0)
+        self.assertIn("generation 2: echosender\n", text)
+        self.assertIn(": FAILED: unknown filter", text)
 
     def test_controlRefusesNonsense(self):
         """Unknown commands and overlong lines get an error answer."""

@@ -131,13 +131,16 @@ class LayoutTests(SynchronousTestCase):
                                   f"{name} imports {imported}")
 
     def test_commandImportsOnlyWhatItUses(self):
-        """The quarantine command loads neither the daemon nor the reactor,
-        nor the legacy support."""
-        script = ("import sys, pyfilter.cli.quarantine; "
-                  "print('\\n'.join(sorted(sys.modules)))")
-        loaded = subprocess.run(
-            [sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-            text=True, check=True, timeout=60).stdout.split()
-        for unwanted in ("pyfilter.daemon", "pyfilter.legacy",
-                         "twisted.internet.reactor", "pyfilter.engine.chain"):
-            self.assertNotIn(unwanted, loaded)
+        """The quarantine, reload and status commands load neither the
+        daemon nor the reactor, nor the legacy support."""
+        for command in ("quarantine", "reload", "status"):
+            script = (f"import sys, pyfilter.cli.{command}; "
+                      "print('\\n'.join(sorted(sys.modules)))")
+            loaded = subprocess.run(
+                [sys.executable, "-c", script], cwd=ROOT,
+                capture_output=True, text=True, check=True,
+                timeout=60).stdout.split()
+            for unwanted in ("pyfilter.daemon", "pyfilter.legacy",
+                             "twisted.internet.reactor",
+                             "pyfilter.engine.chain"):
+                self.assertNotIn(unwanted, loaded, command)
