@@ -72,10 +72,12 @@ def courierSysconf(testCase, files=None):
 
 
 def makeContext(testCase, reactor=None, sysconfdir=None, modulesText="",
-                stateDir=None):
+                stateDir=None, resources=None):
     """
     A L{Context} on a L{Clock} (unless C{reactor} is given), with a modules
-    configuration parsed from C{modulesText}.
+    configuration parsed from C{modulesText}, sharing C{resources} (a
+    L{pyfilter.engine.resources.Resources}) when given, as the daemon's
+    generations do.
     """
     from pyfilter.courier.sysconf import CourierConfig
     reactor = reactor or Clock()
@@ -88,7 +90,7 @@ def makeContext(testCase, reactor=None, sysconfdir=None, modulesText="",
     threads = BoundedThreads(reactor)
     testCase.addCleanup(threads.stop)
     return Context(reactor, paths, CourierConfig(sysconfdir), modules,
-                   stateDir, threads)
+                   stateDir, threads, resources=resources)
 
 
 def copyTree(testCase, source):

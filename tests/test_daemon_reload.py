@@ -19,6 +19,7 @@ from pyfilter.cli import reload as reloadCommand, status as statusCommand
 from pyfilter.cli.controlclient import ask
 from tests.daemon import Daemon
 from tests.test_daemon import TEST_FILTERS
+from tests.test_daemon_legacy import GREYLISTED
 
 REFUSED = b"517 Sender does not exist: "
 
@@ -144,6 +145,18 @@ class ReloadTests(SynchronousTestCase):
         sender.join(30)
         self.assertEqual(replies, [b"250 slow but fine\n"])
         self.assertTrue(poll(lambda: "generation 1 retired" in daemon.log()))
+
+    def test_legacyStateSurvives(self):
+        """A legacy module's TtlDb, made when its module was imported, keeps
+        its store after the generation that imported it is retired."""
+        daemon = self.daemon("legacygreylist\n")
+        message = daemon.copyMessage("a-plain")
+        self.assertEqual(daemon.request(*message), GREYLISTED)
+        self.rewrite(daemon, "whitelist_auth\nlegacygreylist\n")
+        self.assertTrue(self.control(daemon, "reload")["ok"])
+        self.assertTrue(poll(lambda: "generation 1 retired" in daemon.log()))
+        self.assertEqual(daemon.request(*message), b"200 Ok\n")
+        self.assertEqual(daemon.stop(), 0)
 
     def test_commands(self):
         """C{pyfilter reload} prints the new generation and exits 0, or the

@@ -18,6 +18,7 @@ from pyfilter.engine.reply import Reply
 from pyfilter.engine.resources import Resources
 from pyfilter.store import storeFor
 from pyfilter.store.memory import MemoryStore
+from pyfilter.store.opening import storeKey
 from tests.helpers import makeContext
 
 ACCEPT = Reply("200", "Ok")
@@ -119,8 +120,8 @@ class SharedAcrossReloadTests(SynchronousTestCase):
         self.patch(MemoryStore, "close",
                    lambda store: self.closed.append(store))
         for text in (first, second):
-            context = makeContext(self, modulesText=text, stateDir=stateDir)
-            context.resources = resources
+            context = makeContext(self, modulesText=text, stateDir=stateDir,
+                                  resources=resources)
             made.append(context)
         return made
 
@@ -172,3 +173,17 @@ class SharedAcrossReloadTests(SynchronousTestCase):
         self.assertRaises(ValueError, resources.acquire, "k", broken, self)
         self.assertEqual(resources.held, {})
         self.assertFalse(resources.collect(lambda: None))
+
+    def test_keptUntilCloseAll(self):
+        """A service kept for the process (a legacy TtlDb's store) outlives
+        every generation; closeAll closes it when the daemon stops."""
+        old, new = self.contexts("[ttldb]\ntype = 'memory'\n",
+                                 "[ttldb]\ntype = 'memory'\npurge = 60\n")
+        store = storeFor(old)
+        old.resources.keep(storeKey(old))
+        self.successResultOf(old.close())
+        self.successResultOf(new.close())
+        self.assertEqual(self.closed, [])
+        self.successResultOf(old.resources.closeAll())
+        self.assertEqual(self.closed, [store])
+        self.assertEqual(old.resources.held, {})

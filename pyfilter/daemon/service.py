@@ -387,3 +387,4 @@ class FilterService(Service):
             self.log.warn("{count} connections still open at exit",
                           count=abandoned)
         yield self.generations.close()
+        yield self.resources.closeAll()

@@ -43,6 +43,7 @@ class Context:
         self.stateDir = stateDir
         self.threads = threads
         self.resolverServers = tuple(resolverServers)
+        self._ownsResources = resources is None
         self.resources = Resources() if resources is None else resources
         self._closers = []
 
@@ -94,10 +95,14 @@ class Context:
     def close(self):
         """
         Release what this context made (its filters first), then the shared
-        services no other context uses.
+        services no other context uses (all of them when the context has
+        its L{Resources} to itself, as outside the daemon).
         """
         closers, self._closers = self._closers, []
         yield defer.DeferredList(
             [defer.maybeDeferred(closer) for closer in reversed(closers)],
             consumeErrors=True)
-        yield self.resources.release(self)
+        if self._ownsResources:
+            yield self.resources.closeAll()
+        else:
+            yield self.resources.release(self)

@@ -13,6 +13,9 @@ closes: after the last message of the generation that used it.
 
 from twisted.internet import defer
 
+#: The user of a service kept until the daemon stops (L{Resources.keep}).
+_PROCESS = "the process"
+
 
 class _Held:
     """
@@ -64,6 +67,22 @@ class Resources:
             return False
         self._creating[-1].closers.append(closer)
         return True
+
+    def keep(self, key):
+        """
+        Keep the service named C{key} until L{closeAll}, whatever the
+        generations: for holders that live as long as the process (a
+        legacy module's TtlDb, made when it was first imported).
+        """
+        self.held[key].users.add(_PROCESS)
+
+    def closeAll(self):
+        """
+        Close every service still held (the daemon stops).
+        """
+        for held in self.held.values():
+            held.users.clear()
+        return self.release(_PROCESS)
 
     def release(self, user):
         """

@@ -83,6 +83,7 @@ from pyfilter.config.errors import ConfigError
 from pyfilter.store import storeFromConfig
 from pyfilter.store.base import DEFAULT_TIMEOUT
 from pyfilter.store import storeFor
+from pyfilter.store.opening import storeKey
 from pyfilter.config.locations import STATE_DIR
 
 TABLE_PREFIX = "ttldb:"
@@ -159,11 +160,15 @@ class _ContextBacking:
         return self.reactor.running and not threadable.isInIOThread()
 
     def openStore(self):
-        return storeFor(self.context)
+        store = storeFor(self.context)
+        # A TtlDb lives as long as its module, imported once: its store
+        # outlives the chain generation that made it.
+        self.context.resources.keep(storeKey(self.context))
+        return store
 
     def release(self, store):
         """
-        Nothing: the context closes its store when the daemon stops.
+        Nothing: the daemon closes its store when it stops.
         """
 
 
