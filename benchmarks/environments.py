@@ -10,6 +10,9 @@ reference and pyfilter):
   - L{Clamd}: one clamd (C{tests.services}) on a UNIX socket;
   - L{Spamd}: one spamd (C{tests.services}) on 127.0.0.1:783, where the
     reference's C{spamc} looks for it;
+  - L{Rspamd}: one rspamd (C{tests.rspamd}, with its Redis and DNS
+    server) on a loopback port; pyfilter alone (the reference has no
+    rspamd filter);
   - L{LoopbackDNS}: C{tests.dnsserver} on 127.0.0.1:53 (answering, or
     C{silent}) and C{tests.smtpserver} on 127.0.0.1:25, inside the private
     network and mount namespace L{enterLoopbackNamespace} sets up.
@@ -111,6 +114,12 @@ class Environment:
 
     def stop(self):
         pass
+
+    def unavailable(self):
+        """
+        Why the service could not start (its cells are then n/a), or None.
+        """
+        return None
 
     def values(self, serverName):
         """
@@ -249,6 +258,32 @@ class Spamd(HostedEnvironment):
     """
 
     serviceName = "spamd"
+
+
+class Rspamd(HostedEnvironment):
+    """
+    One rspamd; a machine without it (or without redis-server) gives
+    n/a cells with the reason.  C{{rspamdUrl}} is its normal worker.
+    After a cell, rspamd's own CPU per message (pyfilter's is the cell's
+    C{cpuMsPerMessage}).
+    """
+
+    serviceName = "rspamd"
+
+    def unavailable(self):
+        return self.service.info.get("unavailable")
+
+    def values(self, serverName):
+        self.cpuBefore = self.service.busySeconds()
+        return {"rspamdUrl": repr(self.service.info["url"])}
+
+    def afterCell(self, serverName, server, cell):
+        received = receivedCount(cell)
+        if cell.status != "ok" or not received:
+            return None
+        cpu = self.service.busySeconds() - self.cpuBefore
+        return {"received": received,
+                "rspamdCpuMsPerMessage": round(cpu * 1000 / received, 3)}
 
 
 class LoopbackDNS(Embedded):

@@ -79,6 +79,12 @@ STATE = dict(fixtures=("small",), concurrencies=(1, 64), extraCells=())
 CLAMAV = ("[clamav.py]\nlocal_socket = {clamdSocket}\n"
           "max_connections = 16\n")
 SERVICE = dict(concurrencies=(1, 16), extraCells=())
+#: rspamd (issue 17): pyfilter alone, the body streamed or handed over by
+#: path (rspamd's File header; its user must be able to read the fixtures).
+RSPAMD = "[rspamd]\nurl = {rspamdUrl}\nhand_over = '%s'\n"
+RSPAMD_SERVICE = dict(SERVICE, fixtures=("small", "100k"),
+                      servers=("pyfilter",),
+                      environment=environments.Rspamd())
 #: The DNS filters (issue 8), in the loopback namespace; the dialback
 #: target is tests.smtpserver on 127.0.0.1:25.
 DNSWL = "[whitelist_dnswl.py]\ndnswl_zone = ['dnswl.example']\n"
@@ -120,6 +126,9 @@ SYSTEMS = (
            **SERVICE),
     System("spamassassin", "spamassassin\n", fixtures=("small", "100k"),
            environment=environments.Spamd(), **SERVICE),
+    System("rspamd (stream)", "rspamd\n", RSPAMD % "stream",
+           **RSPAMD_SERVICE),
+    System("rspamd (File)", "rspamd\n", RSPAMD % "file", **RSPAMD_SERVICE),
     System("whitelist_dnswl", "whitelist_dnswl\n", DNSWL, **DNS),
     System("spfcheck", "spfcheck\n", **DNS),
     System("dialback", "dialback\n", "{ttldb}", **DNS),
@@ -267,11 +276,11 @@ def runCell(server, system, fixture, concurrency, requests, mode, logDir,
     Measure one cell and note how much CPU other processes took meanwhile.
     """
     cell = Cell(system.name, server.name, fixture, concurrency)
-    reason = server.unavailable(system)
+    environment = system.environment
+    reason = server.unavailable(system) or environment.unavailable()
     if reason:
         cell.status, cell.reason = "n/a", reason
         return cell
-    environment = system.environment
     cell.quietWaitSeconds = quietWait(environment)
     # Write back what earlier cells left dirty (the reference's dbm files,
     # pyfilter's SQLite), so that no cell pays for another's disk writes.

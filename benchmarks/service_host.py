@@ -5,9 +5,10 @@ keeps it until its stdin closes.
 
     /opt/pyfilter-test/bin/python benchmarks/service_host.py KIND PARENT
 
-C{KIND} is C{postgres}, C{clamd} or C{spamd}; C{PARENT} the directory the
-service's temporary directory goes in.  It prints one JSON line describing
-the running service, then waits.
+C{KIND} is C{postgres}, C{clamd}, C{spamd} or C{rspamd}; C{PARENT} the
+directory the service's temporary directory goes in.  It prints one JSON
+line describing the running service (or C{{"unavailable": REASON}} when
+the machine cannot run it), then waits.
 """
 
 import json
@@ -17,7 +18,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
-from tests import postgres, services  # noqa: E402
+from twisted.trial.unittest import SkipTest  # noqa: E402
+
+from tests import postgres, rspamd, services  # noqa: E402
 
 
 def startPostgres(parent):
@@ -39,12 +42,21 @@ def startSpamd(parent):
     return daemon.stop, {"address": daemon.address}
 
 
+def startRspamd(parent):
+    daemon = rspamd.Rspamd().start()
+    return daemon.stop, {"url": daemon.url(""), "pid": daemon.process.pid}
+
+
 STARTERS = {"postgres": startPostgres, "clamd": startClamd,
-            "spamd": startSpamd}
+            "spamd": startSpamd, "rspamd": startRspamd}
 
 
 def main(kind, parent):
-    stop, description = STARTERS[kind](parent)
+    try:
+        stop, description = STARTERS[kind](parent)
+    except (SkipTest, RuntimeError) as e:
+        print(json.dumps({"unavailable": str(e)}), flush=True)
+        return
     try:
         print(json.dumps(description), flush=True)
         sys.stdin.read()

@@ -5,7 +5,8 @@ messages sent, accepted, temp-failed, rejected, delivered, lost and
 delivered unfiltered against policy.
 
 Policy: the chain refuses attachments named ``*.exe`` (the clamd and
-spamd cells: clamd's test virus, SpamAssassin's GTUBE; the slapd and
+spamd cells: clamd's test virus, SpamAssassin's GTUBE; the rspamd cells:
+GTUBE, which rspamd rejects; the slapd and
 authdaemond cells: a sender privateaddr or localsenders refuses).  Half the
 messages violate it (each must be rejected or temp-failed: a delivery is
 *unfiltered*), half are clean (each accepted one must be delivered: one
@@ -35,7 +36,7 @@ import threading
 import time
 from email.message import EmailMessage
 
-from tests import courier, postgres, services
+from tests import courier, postgres, rspamd, services
 
 CHAIN = "attachments\n"
 OUTAGE_SECONDS = 5
@@ -45,6 +46,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPIENT = "alice@" + courier.DOMAIN
 SENDER = "client@sender.example"
 DELIVERY_WAIT = 60
+#: The rspamd filter's timeout in its cells (the hung cell waits it out).
+RSPAMD_TIMEOUT = 3
 #: Every cell's last counts, from which the table is written.
 RECORD = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                       "faults.json")
@@ -194,6 +197,40 @@ def spamdService(cell):
             f"spamd_timeout = 10\n", (), cell.service.stop)
 
 
+def rspamdService(cell):
+    """Start an rspamd (with its Redis and DNS server) for the cell; return
+    the modules text using it and what stops it."""
+    cell.service = rspamd.Rspamd().start()
+    return (f"[rspamd]\nurl = {cell.service.url('')!r}\n"
+            f"timeout = {RSPAMD_TIMEOUT}\n", (), cell.service.stop)
+
+
+def rspamdSignal(cell, number):
+    """Send signal C{number} to rspamd's main process and its workers."""
+    main = cell.service.process.pid
+    subprocess.run(["pkill", f"-{number}", "-P", str(main)], check=False)
+    os.kill(main, number)
+
+
+def rspamdKilled(cell):
+    """rspamd and its workers SIGKILLed mid-run, started again a few
+    seconds later."""
+    rspamdSignal(cell, signal.SIGKILL)
+    cell.service.process.wait(10)
+    cell.service.pause()
+    time.sleep(OUTAGE_SECONDS)
+    cell.service.start()
+
+
+def rspamdHung(cell):
+    """rspamd and its workers stopped (SIGSTOP: connections accepted by
+    the kernel, never answered) for a few seconds mid-run, then
+    continued."""
+    rspamdSignal(cell, signal.SIGSTOP)
+    time.sleep(OUTAGE_SECONDS)
+    rspamdSignal(cell, signal.SIGCONT)
+
+
 class PostgresService:
     """A L{postgres.PostgresServer} the courier user can reach, with one
     database, stopped (L{pause}) and started like the other services."""
@@ -302,6 +339,17 @@ FAULTS = {
     "spamd-down": Fault(f"spamd stopped {OUTAGE_SECONDS} s mid-run, then "
                         f"back (policy: GTUBE)", serviceDown, spamMessage,
                         "spamassassin\n", service=spamdService),
+    "rspamd-down": Fault(f"rspamd stopped {OUTAGE_SECONDS} s mid-run, then "
+                         f"back (policy: GTUBE)", serviceDown, spamMessage,
+                         "rspamd\n", service=rspamdService),
+    "rspamd-killed": Fault(f"rspamd SIGKILLed mid-run, started "
+                           f"{OUTAGE_SECONDS} s later (policy: GTUBE)",
+                           rspamdKilled, spamMessage, "rspamd\n",
+                           service=rspamdService),
+    "rspamd-hung": Fault(f"rspamd SIGSTOPped {OUTAGE_SECONDS} s mid-run "
+                         f"(timeout {RSPAMD_TIMEOUT} s), then continued "
+                         f"(policy: GTUBE)", rspamdHung, spamMessage,
+                         "rspamd\n", service=rspamdService),
     "dns-down": Fault(f"DNS server silent {OUTAGE_SECONDS} s mid-run, then "
                       f"back (whitelist_dnswl before attachments)", dnsDown,
                       chain="whitelist_dnswl\nattachments\n",
