@@ -182,7 +182,7 @@ class Store:
             self.available = False
             self.log.error(
                 "State store {store} is unavailable ({operation}: {error}); "
-                "filters answer their on_store_error until it recovers",
+                "filters answer their on_error until it recovers",
                 store=self.describe(), operation=operation, error=error)
         if failure.check(StoreError):
             return failure

@@ -17,7 +17,8 @@ C{interval} seconds (and a round trip) late: a client sending through
 several servers at once may get that much of the other servers' traffic
 past the limit.  No counted event is dropped: a batch that fails is added
 to the next one (the store's outage makes the events waiting for it answer
-C{on_store_error}, as before), and closing the store writes what is left.
+the filter's C{on_error}, as before; the old name C{on_store_error} is
+still accepted), and closing the store writes what is left.
 Only a daemon that dies without stopping loses its last interval's counts.
 """
 
