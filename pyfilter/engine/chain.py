@@ -183,6 +183,10 @@ class _Run:
         self._stopTimer()
         if self.result.called:
             return None
+        # A fired timer cancelled the filter.  self.timedOut (set in _wait)
+        # says which limit it was: the filter's own timeout (a 451 naming
+        # the filter, concluded like any reply) or, when the deadline came
+        # first, the deadline (the whole message gets DEADLINE at once).
         if timerFired and self.timedOut is not entry:
             self.chain.log.warn(
                 "message {messageId} not decided within {seconds}s "

@@ -18,6 +18,11 @@ from pyfilter.engine.threads import BoundedThreads
 
 class Context:
     """
+    Everything a filter may need from the daemon, handed to its
+    constructor: a filter reads its services from here rather than
+    creating its own, so that a reload or C{pyfilter check} gives it the
+    same ones.
+
     @ivar reactor: the reactor (a L{twisted.internet.task.Clock} in tests).
     @ivar paths: Courier's L{pyfilter.courier.paths.CourierPaths}.
     @ivar courier: Courier's configuration files

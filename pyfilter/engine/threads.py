@@ -29,7 +29,13 @@ class PoolBusy(Exception):
 
 class BoundedThreads:
     """
-    At most C{size} calls in threads at once, C{queued} more waiting.
+    The one thread pool for blocking code (legacy C{do_filter} modules,
+    blocking libraries): at most C{size} calls in threads at once and
+    C{queued} more waiting; a call beyond that fails at once with
+    L{PoolBusy} instead of waiting without bound.
+
+    @ivar inUse: calls running or waiting now.
+    @ivar limit: C{size + queued}, the most calls accepted at once.
     """
 
     log = Logger()
