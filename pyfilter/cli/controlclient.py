@@ -66,15 +66,30 @@ def ask(path, command, timeout):
     return decoded
 
 
-def parse(options, argv, stderr):
-    """
-    Parse C{argv} into C{options}.
+def _unreachable(program, error, stderr):
+    stderr.write(f"pyfilter {program}: no daemon answers: {error}\n")
+    return EXIT_UNREACHABLE
 
-    @return: C{None}, or the exit status of a usage error.
+
+def askFromCommandLine(program, options, argv, stderr, unreachable=None):
+    """
+    Parse C{argv} into C{options} and ask the daemon C{program} (the
+    command's name: C{reload}, C{status}).
+
+    @param unreachable: called with the L{Unreachable} error and returning
+        the exit status when no daemon answers; by default the error is
+        printed, and the status is L{EXIT_UNREACHABLE}.
+    @return: C{(answer, None)}, or C{(None, exit status)} when there is no
+        answer (a usage error, no daemon).
     """
     try:
         options.parseOptions(argv)
     except usage.UsageError as e:
         stderr.write(f"{e}\n{options}")
-        return EXIT_USAGE
-    return None
+        return None, EXIT_USAGE
+    try:
+        return ask(options["control"], program, options["timeout"]), None
+    except Unreachable as e:
+        if unreachable is not None:
+            return None, unreachable(e)
+        return None, _unreachable(program, e, stderr)

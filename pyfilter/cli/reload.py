@@ -18,8 +18,8 @@ import signal
 import sys
 
 from pyfilter.cli.controlclient import (
-    EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, ControlOptions, Unreachable, ask,
-    parse)
+    EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, ControlOptions, Unreachable,
+    askFromCommandLine)
 
 
 class Options(ControlOptions):
@@ -50,23 +50,25 @@ def main(argv, stdout=None, stderr=None):
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     options = Options()
-    failed = parse(options, argv, stderr)
-    if failed is not None:
-        return failed
-    try:
-        answer = ask(options["control"], "reload", options["timeout"])
-    except Unreachable as e:
+
+    def signalInstead(error):
         if options["pid-file"] is None:
-            stderr.write(f"pyfilter reload: no daemon answers: {e}\n")
+            stderr.write(f"pyfilter reload: no daemon answers: {error}\n")
             return EXIT_UNREACHABLE
         try:
             pid = hangUp(options["pid-file"])
-        except Unreachable as e2:
-            stderr.write(f"pyfilter reload: no daemon answers: {e}; {e2}\n")
+        except Unreachable as e:
+            stderr.write(f"pyfilter reload: no daemon answers: {error}; "
+                         f"{e}\n")
             return EXIT_UNREACHABLE
         stdout.write(f"sent SIGHUP to process {pid} (no control socket: "
                      f"the outcome is in the daemon's log)\n")
         return EXIT_OK
+
+    answer, status = askFromCommandLine("reload", options, argv, stderr,
+                                        signalInstead)
+    if answer is None:
+        return status
     if not answer.get("ok"):
         stderr.write(f"pyfilter reload failed, the running chain stays in "
                      f"service: {answer.get('error')}\n")

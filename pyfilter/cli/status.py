@@ -15,8 +15,7 @@ import json
 import sys
 
 from pyfilter.cli.controlclient import (
-    EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, ControlOptions, Unreachable, ask,
-    parse)
+    EXIT_FAILED, EXIT_OK, ControlOptions, askFromCommandLine)
 
 
 class Options(ControlOptions):
@@ -51,14 +50,9 @@ def main(argv, stdout=None, stderr=None):
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     options = Options()
-    failed = parse(options, argv, stderr)
-    if failed is not None:
-        return failed
-    try:
-        status = ask(options["control"], "status", options["timeout"])
-    except Unreachable as e:
-        stderr.write(f"pyfilter status: no daemon answers: {e}\n")
-        return EXIT_UNREACHABLE
+    status, exitStatus = askFromCommandLine("status", options, argv, stderr)
+    if status is None:
+        return exitStatus
     if not status.get("ok"):
         stderr.write(f"pyfilter status: {status.get('error')}\n")
         return EXIT_FAILED
