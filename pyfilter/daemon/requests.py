@@ -12,6 +12,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from pyfilter.courier.spool import OutsideSpool
+from pyfilter.daemon.decisions import DecisionLog
 from pyfilter.engine.message import Message
 from pyfilter.engine.reply import Reply
 
@@ -31,8 +32,10 @@ class RequestHandler:
 
     log = Logger()
 
-    def __init__(self, spool, threads=None, maxInFlight=512):
+    def __init__(self, spool, threads=None, maxInFlight=512,
+                 decisions=None):
         self.spool = spool
+        self.decisions = decisions or DecisionLog()
         self.threads = threads
         self.maxInFlight = maxInFlight
         self.chain = None
@@ -43,7 +46,13 @@ class RequestHandler:
         self.chain = chain
         waiting, self._waiting = self._waiting, []
         for d, message in waiting:
-            self.chain.decide(message).chainDeferred(d)
+            self._decide(message).chainDeferred(d)
+
+    def _decide(self, message):
+        decision = self.decisions.start(message)
+        d = self.chain.decide(message, decision.observe)
+        d.addCallback(lambda reply: self.decisions.finish(decision, reply))
+        return d
 
     def handle(self, rawPaths):
         """
@@ -69,7 +78,7 @@ class RequestHandler:
             d = defer.Deferred()
             self._waiting.append((d, message))
         else:
-            d = self.chain.decide(message)
+            d = self._decide(message)
         if d.called:
             return d
         self.inFlight.add(d)

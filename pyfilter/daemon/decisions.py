@@ -1,0 +1,135 @@
+"""
+The decision line: one info-level log line per message, accepted or not,
+with the envelope, each filter's verdict and milliseconds, the outages
+met, the filters' notes, the final reply and the total time.
+
+Fields (stable names): qid, client, helo, from, rcpts (count), to (the
+list when there are at most five), auth, filters (C{name=verdict:ms,...};
+a filter in testing mode shows C{testing-} before its would-be answer),
+outages (C{filter:service,...}), notes (C{filter.key=value,...}), reply
+(code), text, ms.  Lines are logfmt (C{key=value}, values with spaces,
+quotes or C{=} quoted) or, in JSON mode, one JSON object per line.
+"""
+
+import json
+import time
+
+from twisted.logger import Logger
+
+from pyfilter.engine.reply import Reply
+
+#: At most this many recipients are listed in C{to}.
+MAX_LISTED = 5
+
+
+def quote(value):
+    """
+    Render C{value} as a logfmt value: bare when it is a plain word,
+    otherwise in double quotes with C{\\} and C{"} escaped.
+    """
+    text = "" if value is None else str(value)
+    if text and not any(c in text for c in ' ="\\\t\n\r'):
+        return text
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    text = text.replace("\n", "\\n").replace("\r", "\\r")
+    return '"' + text.replace("\t", "\\t") + '"'
+
+
+def logfmt(fields):
+    """
+    Render a list of (key, value) pairs as one logfmt line.
+    """
+    return " ".join(f"{key}={quote(value)}" for key, value in fields)
+
+
+def verdict(entry, outcome):
+    """
+    The verdict word for what the chain observed of C{entry}.
+    """
+    if isinstance(outcome, Reply):
+        word = outcome.code
+    elif outcome is None:
+        word = "continue"
+    else:
+        word = str(outcome)
+    return "testing-" + word if entry.testing else word
+
+
+class Decision:
+    """
+    The record of one message going through the chain; L{observe} is the
+    observer given to L{pyfilter.engine.chain.Chain.decide}.
+    """
+
+    def __init__(self, message, clock=time.monotonic):
+        self.message = message
+        self.clock = clock
+        self.began = clock()
+        self.filters = []
+
+    def observe(self, entry, outcome, seconds):
+        self.filters.append(
+            f"{entry.name}={verdict(entry, outcome)}:{seconds * 1000:.1f}")
+
+    def fields(self, reply):
+        """
+        The line's fields as an ordered list of (key, value) pairs.
+        """
+        m = self.message
+        try:
+            rcpts = [r.address for r in m.recipients]
+            envelope = [("client", m.remoteIP), ("helo", m.helo),
+                        ("from", m.sender)]
+            auth = m.authUser
+        except Exception:
+            rcpts, envelope, auth = [], [], None
+        fields = [("qid", m.messageId)] + envelope
+        fields.append(("rcpts", len(rcpts)))
+        if rcpts and len(rcpts) <= MAX_LISTED:
+            fields.append(("to", ",".join(rcpts)))
+        if auth:
+            fields.append(("auth", auth))
+        fields.append(("filters", ",".join(self.filters)))
+        if m.outages:
+            fields.append(("outages", ",".join(
+                f"{name}:{service}" for name, service, _ in m.outages)))
+        if m.notes:
+            fields.append(("notes", ",".join(
+                f"{name}.{key}={value}"
+                for name, details in m.notes.items()
+                for key, value in details.items())))
+        fields += [("reply", reply.code), ("text", " ".join(reply.lines)),
+                   ("ms", f"{(self.clock() - self.began) * 1000:.1f}")]
+        return fields
+
+
+class DecisionLog:
+    """
+    Writes the decision line of each message, as logfmt or (C{json=True})
+    as JSON lines.
+    """
+
+    log = Logger()
+
+    def __init__(self, json=False, clock=time.monotonic):
+        self.json = json
+        self.clock = clock
+
+    def start(self, message):
+        return Decision(message, self.clock)
+
+    def finish(self, decision, reply):
+        """
+        Log the line for C{decision} ended by C{reply}; return C{reply}
+        (a failure to write the line never changes the answer).
+        """
+        try:
+            fields = decision.fields(reply)
+            if self.json:
+                line = json.dumps(dict(fields))
+            else:
+                line = logfmt(fields)
+            self.log.info("decision {line}", line=line)
+        except Exception:
+            self.log.failure("decision line not written")
+        return reply
