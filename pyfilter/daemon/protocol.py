@@ -48,7 +48,11 @@ _REQUEST_END = re.compile(rb"(?:^|\n)\r?\n")
 @implementer(IHalfCloseableProtocol)
 class RequestProtocol(Protocol):
     """
-    One courierfilter request.
+    One courierfilter request: one connection from Courier.  It collects
+    the paths up to the empty line, hands them to the factory's
+    C{handler} (a L{pyfilter.daemon.requests.RequestHandler}), writes the
+    reply it decides and closes the connection.  Malformed, oversized or
+    too slow requests get a 451 without reaching the handler.
 
     @ivar answered: a reply has been written or is being decided.
     @ivar lingerStarted: when the lingering close began, or C{None}.
@@ -178,6 +182,17 @@ class RequestProtocol(Protocol):
 
 
 class RequestFactory(Factory):
+    """
+    The listening socket's factory: it keeps the open connections, answers
+    busy beyond C{maxConnections}, refuses requests not complete after
+    C{requestTimeout} seconds (checked every L{SWEEP_INTERVAL} seconds),
+    and on shutdown lets the open requests finish (L{drain}).
+
+    @ivar handler: what decides a complete request's reply.
+    @ivar connections: the open L{RequestProtocol}s.
+    @ivar draining: shutting down: requests answered early close at once.
+    """
+
     protocol = RequestProtocol
 
     def __init__(self, handler, reactor, requestTimeout=30,
