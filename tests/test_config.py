@@ -182,3 +182,13 @@ class LoaderTests(TestCase):
         error = self.assertRaises(ConfigError, loader.daemonSettings,
                                   context.modules)
         self.assertIn("[pyfilter] threads", str(error))
+
+    def test_decisionLogSetting(self):
+        """The decision line is logfmt unless [pyfilter] asks for JSON."""
+        plain = makeContext(self)
+        self.assertEqual(
+            loader.daemonSettings(plain.modules)["decision_log"], "logfmt")
+        context = makeContext(
+            self, modulesText="[pyfilter]\ndecision_log = 'json'\n")
+        self.assertEqual(
+            loader.daemonSettings(context.modules)["decision_log"], "json")

@@ -121,6 +121,7 @@ class FilterService(Service):
         self.handler = RequestHandler(
             Spool(self.spoolRoot, self.paths.spoolTmp), context.threads,
             settings["max_in_flight"])
+        self._applyDecisionLog(settings)
         self.generations = Generations(self.handler)
         self._listen(settings["request_timeout"], settings["max_connections"])
         self._listenControl()
@@ -183,9 +184,13 @@ class FilterService(Service):
         self._applySettings(settings)
         return self.generations.install(chain, context)
 
+    def _applyDecisionLog(self, settings):
+        self.handler.decisions.json = settings["decision_log"] == "json"
+
     def _applySettings(self, settings):
         self.settings = settings
         self.handler.maxInFlight = settings["max_in_flight"]
+        self._applyDecisionLog(settings)
         self.factory.requestTimeout = settings["request_timeout"]
         self.factory.maxConnections = settings["max_connections"]
 

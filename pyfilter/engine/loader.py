@@ -24,7 +24,8 @@ from pyfilter.engine.chain import Chain, Entry
 from pyfilter.config.chainfile import readChain
 from pyfilter.config.errors import ConfigError
 from pyfilter.engine.filter import Filter, configure
-from pyfilter.engine.options import Option, positiveNumber, nonNegativeInteger
+from pyfilter.engine.options import (
+    Option, positiveNumber, nonNegativeInteger, oneOf)
 
 log = Logger()
 
@@ -44,6 +45,9 @@ SETTINGS = {
                       "threads for blocking filter code"),
     "thread_queue": Option(64, nonNegativeInteger,
                            "calls that may wait for a thread"),
+    "decision_log": Option("logfmt", oneOf("logfmt", "json"),
+                           "the per-message decision line: key=value "
+                           "(logfmt) or JSON lines"),
 }
 
 def daemonSettings(modules):
