@@ -106,6 +106,18 @@ class ChainConfigTests(SynchronousTestCase):
             ("ratelimit", set()), ("attachments", set())])
         self.assertEqual(warnings, [])
 
+    def test_testingMarker(self):
+        """
+        C{NAME testing} marks a line for testing mode; the word is only a
+        marker in second place, never after C{for}.
+        """
+        lines, _ = parseChain("spamassassin testing\nclamav\n"
+                              "whitelist_auth for testing\n")
+        self.assertEqual([(l.name, l.testing, set(l.bypass)) for l in lines],
+                         [("spamassassin", True, set()),
+                          ("clamav", False, set()),
+                          ("whitelist_auth", False, {"testing"})])
+
     def test_bypassOfUnknownOrEarlierFilterWarns(self):
         """A bypass name that is not a later filter is reported."""
         _, warnings = parseChain("attachments\nwhitelist_auth for attachments "

@@ -4,7 +4,11 @@ Reading the chain file (the reference's pythonfilter.conf format).
 One filter per line, in execution order: C{NAME}, or C{NAME for A B C} to
 skip filters A, B and C for a message when NAME answers 2xx.  Lines that are
 blank (whitespace included) or whose first non-blank character is C{#} are
-comments.  Other trailing words are ignored, as the reference ignores them.
+comments.  C{NAME testing} runs NAME in testing (shadow) mode: its answer
+is logged and counted but never given to Courier, the same as its option
+C{testing = True}.  The reference ignores that trailing word, so the file
+stays valid for it.  Other trailing words are ignored, as the reference
+ignores them.
 """
 
 from dataclasses import dataclass
@@ -12,11 +16,15 @@ from dataclasses import dataclass
 from pyfilter.config.errors import ConfigError, refuseWritableByOthers
 
 
+TESTING_MARKER = "testing"
+
+
 @dataclass(frozen=True)
 class ChainLine:
     name: str
     bypass: frozenset
     lineNumber: int
+    testing: bool = False
 
 
 def parseChain(text, source="<chain>"):
@@ -32,7 +40,8 @@ def parseChain(text, source="<chain>"):
         if not words or words[0].startswith("#"):
             continue
         bypass = frozenset(words[2:]) if words[1:2] == ["for"] else frozenset()
-        lines.append(ChainLine(words[0], bypass, number))
+        testing = words[1:2] == [TESTING_MARKER]
+        lines.append(ChainLine(words[0], bypass, number, testing))
     warnings = []
     for index, line in enumerate(lines):
         later = {other.name for other in lines[index + 1:]}

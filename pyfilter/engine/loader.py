@@ -165,7 +165,7 @@ def buildChain(chainPath, modules, context, settings, legacy=None):
         instance = filters[line.name]
         entries.append(Entry(line.name, instance, line.bypass,
                              instance.config["timeout"],
-                             instance.config["testing"]))
+                             instance.config["testing"] or line.testing))
     for name, instance in filters.items():
         try:
             yield defer.maybeDeferred(instance.start)
