@@ -188,6 +188,17 @@ class LoaderTests(TestCase):
         self.assertEqual([e.timeout for e in chain.entries], [12, 3])
         self.assertEqual(chain.deadline, 40)
 
+    def test_testingMarkerAndOptionAreOneMechanism(self):
+        """
+        The chain file's C{testing} marker and the section's C{testing}
+        option both end in the entry's testing mode, per chain line.
+        """
+        chain = self.successResultOf(self.build(
+            "attachments testing\nattachments\nwhitelist_auth\n",
+            "[whitelist_auth.py]\ntesting = True\n"))
+        self.assertEqual([e.testing for e in chain.entries],
+                         [True, False, True])
+
     def test_badSetting(self):
         """A bad [pyfilter] setting is a configuration error naming it."""
         context = makeContext(self, modulesText="[pyfilter]\nthreads = -1\n")
