@@ -138,8 +138,9 @@ class Dialback(Filter):
     def start(self):
         self.postmaster = (self.config["postmaster_addr"]
                            or "postmaster@" + self.context.courier.me())
-        self.good = Table(storeFor(self.context), "goodsenders", reference=True)
-        self.bad = Table(storeFor(self.context), "badsenders", reference=True)
+        store = storeFor(self.context)
+        self.good = Table(store, "goodsenders", reference=True)
+        self.bad = Table(store, "badsenders", reference=True)
         self.recent = {}
         return defer.gatherResults([self.good.start(), self.bad.start()])
 
@@ -224,8 +225,9 @@ class Dialback(Filter):
         @raise LOOKUP_FAILED: neither, or the lookups failed.
         """
         try:
-            payload = yield lookup(resolverFor(self.context), "lookupMailExchange",
-                                   domain, self._timeout(deadline),
+            payload = yield lookup(resolverFor(self.context),
+                                   "lookupMailExchange", domain,
+                                   self._timeout(deadline),
                                    self.context.reactor)
         except error.DNSNameError:
             exchangers = []

@@ -53,7 +53,8 @@ class ModulesConfig:
             try:
                 values[option] = literals.evaluate(text)
             except literals.LiteralError as e:
-                raise ConfigError(self.where(section, option) + f": {e}") from e
+                where = self.where(section, option)
+                raise ConfigError(f"{where}: {e}") from e
         return values
 
     def fingerprint(self, section):

@@ -215,9 +215,10 @@ class _Run:
         """
         self._observe(entry, "error", self._now() - began)
         if failure.check(ControlFileError):
-            self.chain.log.warn("filter {filter}, message {messageId}: {error}",
-                                filter=entry.name, error=failure.value,
-                                messageId=self.message.messageId)
+            self.chain.log.warn(
+                "filter {filter}, message {messageId}: {error}",
+                filter=entry.name, error=failure.value,
+                messageId=self.message.messageId)
             return CONTROL_FAILURE
         self.chain.log.failure(
             "filter {filter} failed on message {messageId}", failure,

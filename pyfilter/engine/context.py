@@ -27,7 +27,8 @@ class Context:
     @ivar paths: Courier's L{pyfilter.courier.paths.CourierPaths}.
     @ivar courier: Courier's configuration files
         (L{pyfilter.courier.sysconf.CourierConfig}).
-    @ivar modules: the modules file (L{pyfilter.config.modulesfile.ModulesConfig}).
+    @ivar modules: the modules file
+        (L{pyfilter.config.modulesfile.ModulesConfig}).
     @ivar stateDir: the directory for state (the embedded store, the
         quarantine).
     @ivar threads: the L{BoundedThreads} for blocking code.

@@ -187,8 +187,8 @@ class Message:
         """
         The message's own headers, an L{email.message.Message} without body
         (compat32 policy), parsed once, with the email package's rules
-        (L{pyfilter.courier.headerblock}): the fields a program built on the email
-        package sees.
+        (L{pyfilter.courier.headerblock}): the fields a program built on the
+        email package sees.
         """
         if self._headers is None:
             if self._structure is not None:

@@ -217,7 +217,8 @@ class PostgresStore(Store):
         return waiter
 
     def _open(self):
-        if self.downUntil is not None and self.clock.seconds() < self.downUntil:
+        downUntil = self.downUntil
+        if downUntil is not None and self.clock.seconds() < downUntil:
             return defer.fail(StoreError(
                 "PostgreSQL unreachable, retrying shortly"))
         if self.closed:
