@@ -1,0 +1,146 @@
+"""
+rspamd: have rspamd check each message and carry out its verdict.
+
+pyfilter sends the message to rspamd's normal worker (C{/checkv2}) with
+the envelope as request headers (client IP, HELO, MAIL FROM, every RCPT,
+queue id, the authenticated user, this host's name), and then:
+
+  - C{reject}: refuses with 554 and rspamd's SMTP message (or
+    C{reject_reply} when rspamd gives none, as for a score-based reject);
+  - C{soft reject} and C{greylist}: 451, try again later;
+  - C{add header}, C{rewrite subject}, C{no action}: accepts, and applies
+    the changes rspamd asks for: the headers of its milter block
+    (added and removed), the new Subject, and the DKIM-Signature fields
+    its signing made (put on top, so that the signature stays valid).
+    The data file is rewritten atomically; other bytes stay as they were.
+
+Options (section C{[rspamd]}):
+
+  - C{url}: the normal worker.  Default C{'http://127.0.0.1:11333'}.
+  - C{hand_over}: C{'stream'} (default) sends the message's bytes;
+    C{'file'} sends only its path (rspamd's user, C{_rspamd}, must be able
+    to read Courier's spool: add it to group C{courier}).
+  - C{request_headers}: further request headers, such as
+    C{{'Settings-ID': 'outbound'}}.  Default C{{}}.
+  - C{controller}, C{password}: rspamd's controller and its password,
+    for C{pyfilter rspamd learn-spam|learn-ham}.
+  - C{reject_reply}: the reply text of a reject without rspamd's message.
+  - C{actions}: replies by action name overriding the above, a reply
+    text (C{'550 go away'}) or C{'accept'}.
+  - the common C{timeout}, C{on_error} (default C{451}; C{'continue'}
+    accepts when rspamd fails) and C{testing}.
+"""
+
+import socket
+
+from pyfilter.clients import rspamd
+from pyfilter.engine.filter import Filter
+from pyfilter.engine.options import Option, optional, string
+from pyfilter.engine.reply import Reply
+
+_TEMPORARY = ("soft reject", "greylist")
+
+
+def textMap(value):
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str)
+            for k, v in value.items()):
+        raise ValueError("expected a dict of strings to strings")
+    return dict(value)
+
+
+def handOver(value):
+    if value not in ("stream", "file"):
+        raise ValueError("expected 'stream' or 'file'")
+    return value
+
+
+def parseReply(text):
+    """
+    A reply from a configured text: C{'550 text'} or just a text.
+    """
+    code, _, rest = text.partition(" ")
+    if len(code) == 3 and code.isdigit():
+        return Reply(code, rest)
+    return Reply("554", text)
+
+
+class Rspamd(Filter):
+    options = {
+        "url": Option("http://127.0.0.1:11333", string,
+                      "rspamd's normal worker"),
+        "hand_over": Option("stream", handOver, "'stream' or 'file'"),
+        "request_headers": Option({}, textMap, "further request headers"),
+        "controller": Option("http://127.0.0.1:11334", string,
+                             "rspamd's controller (learning)"),
+        "password": Option(None, optional(string),
+                           "the controller's password"),
+        "reject_reply": Option("Mail rejected - spam detected", string,
+                               "text of a reject without rspamd's"),
+        "actions": Option({}, textMap, "reply or 'accept' by action"),
+    }
+    onError = "451 Spam scanner error: {reason}"
+
+    def start(self):
+        self.client = rspamd.RspamdClient(
+            self.context.reactor, self.config["url"],
+            self.config["timeout"] or 30.0)
+        self.mtaName = socket.getfqdn()
+
+    def envelope(self, message):
+        ip = message.remoteIP
+        return rspamd.Envelope(
+            ip=None if ip is None else str(ip), helo=message.helo, sender=message.sender,
+            recipients=tuple(r.address for r in message.recipients),
+            queueId=message.messageId, user=message.authUser,
+            mtaName=self.mtaName,
+            extra=tuple(self.config["request_headers"].items()))
+
+    def match(self, message):
+        d = self.client.check(message.dataPath, self.envelope(message),
+                              self.config["hand_over"])
+        return d.addCallback(self._checked, message)
+
+    def _checked(self, result, message):
+        symbols = ",".join(sorted(result.symbols))
+        self.note(message, score=result.score, action=result.action,
+                  symbols=symbols[:200])
+        override = self.config["actions"].get(result.action)
+        if override == "accept":
+            return self.apply(message, result)
+        if override is not None:
+            return parseReply(override)
+        if result.action == "reject":
+            return Reply("554", result.smtpMessage
+                         or self.config["reject_reply"])
+        if result.action in _TEMPORARY:
+            return Reply("451", result.smtpMessage
+                         or "Try again later")
+        return self.apply(message, result)
+
+    def apply(self, message, result):
+        """
+        Carry out the changes rspamd asked for in one atomic rewrite.
+        """
+        milter = result.milter
+        if not (milter.addHeaders or milter.removeHeaders
+                or result.subject is not None or result.dkimSignatures):
+            return None
+
+        def change(edit):
+            for name, _ in milter.removeHeaders:
+                edit.removeHeader(name)
+            if result.subject is not None:
+                edit.replaceHeader("Subject", result.subject)
+            for added in milter.addHeaders:
+                if added.order == 0:
+                    edit.prependHeader(added.name, added.value)
+                else:
+                    edit.appendHeader(added.name, added.value)
+            for signature in reversed(result.dkimSignatures):
+                edit.prependHeader("DKIM-Signature", signature)
+
+        return message.rewrite(change)
+
+
+FILTER = Rspamd

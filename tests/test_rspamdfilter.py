@@ -1,0 +1,84 @@
+"""
+Tests for filters.rspamd against the suite's real rspamd.
+"""
+
+import os
+
+import dkim
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from pyfilter import testing
+from pyfilter.clients.rspamd import RspamdClient
+from tests import rspamd, services
+from tests.test_rspamdclient import HAM, OUTGOING, withPattern
+
+
+class RspamdFilterTests(unittest.TestCase):
+    """
+    The filter's verdicts and rewrites with rspamd's real replies.
+    """
+
+    def setUp(self):
+        self.rspamd = services.shared(rspamd.Rspamd)
+        self.harness = testing.Harness(self, "rspamd")
+        self.filter = self.harness.filter
+        self.filter.client = RspamdClient(
+            reactor, self.rspamd.normalAddress, timeout=20.0)
+
+    def message(self, data, **envelope):
+        envelope.setdefault("ip", "192.0.2.1")
+        message = self.harness.message(data=data, **envelope)
+        os.chmod(self.harness.directory, 0o755)
+        for directory in {os.path.dirname(message.dataPath)}:
+            os.chmod(directory, 0o755)
+        return message
+
+    @defer.inlineCallbacks
+    def test_gtube(self):
+        """rspamd's reject gives 554 with its SMTP message."""
+        message = self.message(withPattern("reject"))
+        reply = yield self.filter.match(message)
+        self.assertEqual((reply.code, reply.lines),
+                         ("554", (rspamd.TEST_PATTERN_MESSAGE,)))
+        self.assertEqual(message.notes["rspamd"]["action"], "reject")
+
+    @defer.inlineCallbacks
+    def test_clean(self):
+        """A clean message passes with rspamd's milter headers."""
+        message = self.message(HAM)
+        reply = yield self.filter.match(message)
+        self.assertIsNone(reply)
+        with open(message.dataPath, "rb") as f:
+            data = f.read()
+        self.assertIn(b"X-Spam-Status: No, score=0.00", data)
+        self.assertTrue(data.endswith(HAM.split(b"\n\n", 1)[1]))
+
+    @defer.inlineCallbacks
+    def test_rewriteSubject(self):
+        """rewrite subject replaces the Subject."""
+        message = self.message(withPattern("rewrite subject"))
+        yield self.filter.match(message)
+        with open(message.dataPath, "rb") as f:
+            self.assertIn(b"Subject: [SPAM] pattern\n", f.read())
+
+    @defer.inlineCallbacks
+    def test_signed(self):
+        """Mail of an authenticated sender leaves with a valid signature."""
+        message = self.message(OUTGOING, sender="alice@example.test",
+                               recipients=("carol@example.org",),
+                               auth="alice@example.test", ip="192.0.2.9")
+        reply = yield self.filter.match(message)
+        self.assertIsNone(reply)
+        with open(message.dataPath, "rb") as f:
+            data = f.read()
+        self.assertTrue(data.startswith(b"DKIM-Signature:"))
+        self.assertTrue(dkim.verify(
+            data, dnsfunc=lambda name, timeout=5: self.rspamd.dkimRecord))
+
+    @defer.inlineCallbacks
+    def test_override(self):
+        """The actions map overrides a verdict."""
+        self.filter.config["actions"] = {"reject": "550 no thanks"}
+        reply = yield self.filter.match(self.message(withPattern("reject")))
+        self.assertEqual((reply.code, reply.lines), ("550", ("no thanks",)))
