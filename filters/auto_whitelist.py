@@ -11,15 +11,10 @@ the null sender is never whitelisted.  List it before whitelist_auth, or it
 never sees authenticated mail.  The envelope sender can be forged: prefer a
 C{for} list that keeps malware scanning.
 
-Options (section C{[auto_whitelist.py]}):
-  - C{whitelist_ttl} (default 2592000, 30 days): how long a pair is
-    remembered since it was last used by an authenticated sender;
-  - C{whitelist_purge_interval} (default 43200): accepted for
-    compatibility; expired pairs are removed by the store's background
-    purge;
-  - C{on_error} (default C{'continue'}: no opinion, the chain goes on;
-    the reference's name C{on_store_error} is read too): the reply while
-    the state store is unavailable.
+Its options and their defaults:
+C{pyfilter check --help-filter auto_whitelist}.  While the state store is
+unavailable the filter gives no opinion (C{on_error}; the reference's name
+C{on_store_error} is read too).
 
 Pairs imported from the reference with C{pyfilter import-state} are
 honoured.
@@ -33,8 +28,14 @@ from pyfilter.store import Table, storeFor
 
 class AutoWhitelist(Filter):
     options = {
-        "whitelist_ttl": Option(60 * 60 * 24 * 30, nonNegativeInteger),
-        "whitelist_purge_interval": Option(60 * 60 * 12, nonNegativeInteger),
+        "whitelist_ttl": Option(
+            60 * 60 * 24 * 30, nonNegativeInteger,
+            "seconds a pair is remembered since an authenticated sender "
+            "last used it (30 days)"),
+        "whitelist_purge_interval": Option(
+            60 * 60 * 12, nonNegativeInteger,
+            "accepted for compatibility; expired pairs are removed by the "
+            "store's background purge"),
     }
     onError = CONTINUE
 

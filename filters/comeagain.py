@@ -8,15 +8,9 @@ Each pair is remembered (again) on every message.  There is no minimum
 delay: any retry passes.  Mail with the null sender is not checked.  Do
 not combine with greylist.
 
-Options (section C{[comeagain.py]}):
-  - C{senders_ttl} (default 2592000, 30 days): how long a pair is
-    remembered since it was last seen;
-  - C{senders_purge_interval} (default 43200): accepted for compatibility;
-    expired pairs are removed by the store's background purge;
-  - C{on_error} (default C{'451 4.3.0 Temporary failure of the mail
-    filter's state store, try again later'}; the reference's name
-    C{on_store_error} is read too): the reply while the state store is
-    unavailable, or C{'continue'}.
+Its options and their defaults: C{pyfilter check --help-filter comeagain}.
+While the state store is unavailable the filter answers its C{on_error}
+(the reference's name C{on_store_error} is read too).
 
 Pairs are case-sensitive, as in the control file; pairs imported from the
 reference with C{pyfilter import-state} are honoured.
@@ -35,8 +29,13 @@ SEND_AGAIN = Reply("421", "Please send the message again to prove you are "
 
 class ComeAgain(Filter):
     options = {
-        "senders_ttl": Option(60 * 60 * 24 * 30, nonNegativeInteger),
-        "senders_purge_interval": Option(60 * 60 * 12, nonNegativeInteger),
+        "senders_ttl": Option(
+            60 * 60 * 24 * 30, nonNegativeInteger,
+            "seconds a pair is remembered since it was last seen (30 days)"),
+        "senders_purge_interval": Option(
+            60 * 60 * 12, nonNegativeInteger,
+            "accepted for compatibility; expired pairs are removed by the "
+            "store's background purge"),
     }
     onError = STORE_UNAVAILABLE
 

@@ -38,9 +38,8 @@ class OptionDocTests(unittest.TestCase):
         self.assertEqual(undocumented, [])
 
     test_everyOptionDocumented.todo = (
-        "greylist, ratelimit, ratelimitauth, auto_whitelist and comeagain "
-        "still describe their options in the module docstring instead of "
-        "Option(doc=...)")
+        "greylist, ratelimit and ratelimitauth still describe their "
+        "options in the module docstring instead of Option(doc=...)")
 
     def test_helpFilterPrintsEveryOption(self):
         """
