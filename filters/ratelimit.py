@@ -6,17 +6,7 @@ C{max_connections} were counted within the last C{interval} minutes the
 answer is C{421 Too many messages from <client address>, slow down.}
 Locally submitted mail (no client address) is not counted.
 
-Options (section C{[ratelimit.py]}):
-  - C{max_connections} (default 60): messages allowed within the window;
-  - C{interval} (default 1): the window, in minutes (counted in whole
-    minutes, as the reference did);
-  - C{limit_network} (default False): count per client network (IPv4 /24,
-    IPv6 /48) instead of per address;
-  - C{senders_purge_interval} (default 43200): accepted for compatibility;
-    old counters are removed by the store's background purge;
-  - C{on_error} (default C{'451 4.3.0 Temporary failure of the mail
-    filter's state store, try again later'}): the reply while the state
-    store is unavailable, or C{'continue'}.
+Its options and their defaults: C{pyfilter check --help-filter ratelimit}.
 
 The counters live in the state store (C{[ttldb]}), so several daemons
 sharing it count together, and a restart forgets nothing.  Each daemon
@@ -42,10 +32,19 @@ class RateLimit(Filter):
 
     table = "ratelimit"
     options = {
-        "max_connections": Option(60, nonNegativeInteger),
-        "interval": Option(1, nonNegativeInteger),
-        "senders_purge_interval": Option(60 * 60 * 12, nonNegativeInteger),
-        "limit_network": Option(False, boolean),
+        "max_connections": Option(
+            60, nonNegativeInteger, "messages allowed within the window"),
+        "interval": Option(
+            1, nonNegativeInteger,
+            "the window, in whole minutes (as the reference counted)"),
+        "senders_purge_interval": Option(
+            60 * 60 * 12, nonNegativeInteger,
+            "accepted for compatibility; old counters are removed by the "
+            "store's background purge"),
+        "limit_network": Option(
+            False, boolean,
+            "count per client network (IPv4 /24, IPv6 /48) instead of per "
+            "address"),
     }
     onError = STORE_UNAVAILABLE
 

@@ -7,13 +7,8 @@ minutes the answer is
 C{421 User <user> has exceeded sending limits; wait awhile and try again.}
 Unauthenticated mail is not counted.
 
-Options (section C{[ratelimitauth.py]}):
-  - C{max_connections} (default 50): messages allowed within the window;
-  - C{interval} (default 120): the window, in minutes;
-  - C{senders_purge_interval} (default 43200): accepted for compatibility;
-  - C{on_error} (default C{'451 4.3.0 Temporary failure of the mail
-    filter's state store, try again later'}): the reply while the state
-    store is unavailable, or C{'continue'}.
+Its options and their defaults:
+C{pyfilter check --help-filter ratelimitauth}.
 
 Counters live in the state store, apart from ratelimit's.
 """
@@ -27,9 +22,14 @@ from filters.ratelimit import RateLimit
 class RateLimitAuth(RateLimit):
     table = "ratelimitauth"
     options = {
-        "max_connections": Option(50, nonNegativeInteger),
-        "interval": Option(120, nonNegativeInteger),
-        "senders_purge_interval": Option(60 * 60 * 12, nonNegativeInteger),
+        "max_connections": Option(
+            50, nonNegativeInteger, "messages allowed within the window"),
+        "interval": Option(
+            120, nonNegativeInteger, "the window, in whole minutes"),
+        "senders_purge_interval": Option(
+            60 * 60 * 12, nonNegativeInteger,
+            "accepted for compatibility; old counters are removed by the "
+            "store's background purge"),
     }
 
     def counted(self, message):

@@ -38,7 +38,7 @@ class OptionDocTests(unittest.TestCase):
         self.assertEqual(undocumented, [])
 
     test_everyOptionDocumented.todo = (
-        "greylist, ratelimit and ratelimitauth still describe their "
+        "greylist still describes its "
         "options in the module docstring instead of Option(doc=...)")
 
     def test_helpFilterPrintsEveryOption(self):
