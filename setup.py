@@ -19,6 +19,7 @@ setup(
         "pyspf",
         "dnspython",
         "treq",
+        "prometheus-client",
     ],
     entry_points={"console_scripts": ["pyfilter = pyfilter.cli:main"]},
 )

@@ -61,13 +61,16 @@ class Decision:
     observer given to L{pyfilter.engine.chain.Chain.decide}.
     """
 
-    def __init__(self, message, clock=time.monotonic):
+    def __init__(self, message, clock=time.monotonic, metrics=None):
         self.message = message
+        self.metrics = metrics
         self.clock = clock
         self.began = clock()
         self.filters = []
 
     def observe(self, entry, outcome, seconds):
+        if self.metrics is not None:
+            self.metrics.filtered(entry, outcome, seconds)
         self.filters.append(
             f"{entry.name}={verdict(entry, outcome)}:{seconds * 1000:.1f}")
 
@@ -106,17 +109,19 @@ class Decision:
 class DecisionLog:
     """
     Writes the decision line of each message, as logfmt or (C{json=True})
-    as JSON lines.
+    as JSON lines, and counts it in C{metrics} (a
+    L{pyfilter.daemon.metrics.Metrics}) when given.
     """
 
     log = Logger()
 
-    def __init__(self, json=False, clock=time.monotonic):
+    def __init__(self, json=False, clock=time.monotonic, metrics=None):
         self.json = json
         self.clock = clock
+        self.metrics = metrics
 
     def start(self, message):
-        return Decision(message, self.clock)
+        return Decision(message, self.clock, self.metrics)
 
     def finish(self, decision, reply):
         """
@@ -124,6 +129,9 @@ class DecisionLog:
         (a failure to write the line never changes the answer).
         """
         try:
+            if self.metrics is not None:
+                self.metrics.decided(reply, decision.message.outages,
+                                     self.clock() - decision.began)
             fields = decision.fields(reply)
             if self.json:
                 line = json.dumps(dict(fields))

@@ -31,8 +31,9 @@ import signal
 import socket
 
 from twisted.application.service import Service
-from twisted.internet import defer, stdio
+from twisted.internet import defer, endpoints, stdio
 from twisted.logger import Logger
+from twisted.web import server
 
 from pyfilter.engine import loader
 from pyfilter.engine.chain import CONFIG_ERROR, StaticChain
@@ -41,6 +42,8 @@ from pyfilter.engine.resources import Resources
 from pyfilter.config.errors import ConfigError
 from pyfilter.daemon.control import ControlFactory
 from pyfilter.daemon.generations import Generations
+from pyfilter.daemon.decisions import DecisionLog
+from pyfilter.daemon.metrics import Metrics
 from pyfilter.daemon.requests import RequestHandler
 from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.daemon.protocol import RequestFactory
@@ -92,8 +95,12 @@ class FilterService(Service):
 
     def __init__(self, reactor, paths, socketPath, chainPath, modulesPath,
                  stateDir, spoolRoot, resolvers=(), closeStartupPipe=False,
-                 watchStdin=True, controlPath=None, handleSignals=True):
+                 watchStdin=True, controlPath=None, handleSignals=True,
+                 metricsEndpoint=None):
         self.reactor = reactor
+        self.metrics = Metrics()
+        self.metricsEndpoint = metricsEndpoint
+        self.metricsPort = None
         self.paths = paths
         self.socketPath = socketPath
         self.chainPath = chainPath
@@ -120,8 +127,12 @@ class FilterService(Service):
         context = self._context(modules, settings)
         self.handler = RequestHandler(
             Spool(self.spoolRoot, self.paths.spoolTmp), context.threads,
-            settings["max_in_flight"])
+            settings["max_in_flight"],
+            DecisionLog(metrics=self.metrics))
+        self.metrics.inFlight.set_function(
+            lambda: len(self.handler.inFlight))
         self._applyDecisionLog(settings)
+        self._listenMetrics()
         self.generations = Generations(self.handler)
         self._listen(settings["request_timeout"], settings["max_connections"])
         self._listenControl()
@@ -183,6 +194,22 @@ class FilterService(Service):
             raise
         self._applySettings(settings)
         return self.generations.install(chain, context)
+
+    @defer.inlineCallbacks
+    def _listenMetrics(self):
+        if self.metricsEndpoint is None:
+            return
+        endpoint = endpoints.serverFromString(self.reactor,
+                                              self.metricsEndpoint)
+        try:
+            self.metricsPort = yield endpoint.listen(
+                server.Site(self.metrics.resource()))
+        except Exception as e:
+            self.log.error("metrics endpoint {endpoint} failed: {error}",
+                           endpoint=self.metricsEndpoint, error=e)
+        else:
+            self.log.info("metrics on {endpoint}",
+                          endpoint=self.metricsEndpoint)
 
     def _applyDecisionLog(self, settings):
         self.handler.decisions.json = settings["decision_log"] == "json"
@@ -373,6 +400,9 @@ class FilterService(Service):
         super().stopService()
         if self.handleSignals:
             signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        if self.metricsPort is not None:
+            yield self.metricsPort.stopListening()
+            self.metricsPort = None
         if self.controlPort is not None:
             yield self.controlPort.stopListening()
             self.controlPort = None

@@ -30,6 +30,8 @@ class Options(ConfigOptions):
          "<localstatedir>/allfilters/pyfilter]"],
         ["courier-spool", None, None, "requests may only name files under "
          "this directory [default: Courier's localstatedir]"],
+        ["metrics", None, None, "serve Prometheus metrics on this strports "
+         "endpoint, e.g. tcp:9137:interface=127.0.0.1 [default: none]"],
         ["control", None, None, "control socket for `pyfilter reload` and "
          "`pyfilter status`, or '' for none [default: NAME.control in the "
          "parent of the filter socket's directory]"],
@@ -63,4 +65,5 @@ def makeService(options, reactor=None):
         options["modules-config"], options["state-dir"],
         options["courier-spool"] or paths.localstatedir,
         resolvers=tuple(options["resolvers"]),
-        closeStartupPipe=STARTUP_PIPE, controlPath=controlPath or None)
+        closeStartupPipe=STARTUP_PIPE, controlPath=controlPath or None,
+        metricsEndpoint=options["metrics"])

@@ -1,0 +1,134 @@
+"""
+The daemon's Prometheus metrics, in a registry of its own, served on the
+endpoint given by C{--metrics} (a strports description such as
+C{tcp:9137:interface=127.0.0.1}); no endpoint unless configured.
+"""
+
+from importlib import metadata
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
+    Info, generate_latest)
+from twisted.web import resource
+
+from pyfilter.engine.reply import Reply
+
+#: Bucket bounds in seconds for the latency histograms.
+BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10,
+           30, 60)
+
+
+def verdictClass(outcome):
+    """
+    C{"2xx"}, C{"4xx"}, C{"5xx"} for a reply; the word for anything else.
+    """
+    if isinstance(outcome, Reply):
+        return outcome.digit + "xx"
+    return "continue" if outcome is None else str(outcome)
+
+
+def _version():
+    try:
+        return metadata.version("pyfilter")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class Metrics:
+    """
+    The figures of one daemon; one instance lives as long as the daemon
+    (across reloads).
+    """
+
+    def __init__(self):
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        self.messages = Counter(
+            "pyfilter_messages", "messages by final verdict", ["verdict"],
+            registry=r)
+        self.filterVerdicts = Counter(
+            "pyfilter_filter_verdicts", "verdicts of each filter "
+            "(testing-* for filters in testing mode)",
+            ["filter", "verdict"], registry=r)
+        self.filterSeconds = Histogram(
+            "pyfilter_filter_seconds", "time each filter took",
+            ["filter"], buckets=BUCKETS, registry=r)
+        self.filterErrors = Counter(
+            "pyfilter_filter_errors", "filter errors and timeouts",
+            ["filter", "kind"], registry=r)
+        self.outages = Counter(
+            "pyfilter_outages", "outages met, per service", ["service"],
+            registry=r)
+        self.messageSeconds = Histogram(
+            "pyfilter_message_seconds", "time the chain took per message",
+            buckets=BUCKETS, registry=r)
+        self.inFlight = Gauge(
+            "pyfilter_in_flight", "messages being filtered", registry=r)
+        self.reloads = Counter(
+            "pyfilter_reloads", "configuration reloads by result",
+            ["result"], registry=r)
+        Info("pyfilter_build", "build information",
+             registry=r).info({"version": _version()})
+
+    def filtered(self, entry, outcome, seconds):
+        """
+        Count what the chain observed of one filter.
+        """
+        word = verdictClass(outcome)
+        if entry.testing:
+            word = "testing-" + word
+        self.filterVerdicts.labels(entry.name, word).inc()
+        self.filterSeconds.labels(entry.name).observe(seconds)
+        if outcome in ("error", "timeout", "deadline"):
+            self.filterErrors.labels(entry.name, outcome).inc()
+
+    def decided(self, reply, outages, seconds):
+        """
+        Count a message's final reply, its outages and its total time.
+        """
+        self.messages.labels(verdictClass(reply)).inc()
+        self.messageSeconds.observe(seconds)
+        for _, service, _ in outages:
+            self.outages.labels(service or "unknown").inc()
+
+    def reloaded(self, ok):
+        self.reloads.labels("ok" if ok else "failed").inc()
+
+    def snapshot(self):
+        """
+        The figures as a plain dict (for C{pyfilter status}): each
+        sample's name with its labels, and its value.
+        """
+        figures = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    continue
+                labels = ",".join(f"{k}={v}"
+                                  for k, v in sorted(sample.labels.items()))
+                key = f"{sample.name}{{{labels}}}" if labels else sample.name
+                figures[key] = sample.value
+        return figures
+
+    def resource(self):
+        """
+        The twisted.web resource serving these metrics as Prometheus text.
+        """
+        return MetricsPage(self.registry)
+
+
+class MetricsPage(resource.Resource):
+    """
+    Prometheus text for any GET, rendered in the reactor thread
+    (prometheus-client's own MetricsResource runs WSGI in the reactor's
+    thread pool, which the daemon does not size for it).
+    """
+
+    isLeaf = True
+
+    def __init__(self, registry):
+        super().__init__()
+        self.registry = registry
+
+    def render_GET(self, request):
+        request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode())
+        return generate_latest(self.registry)
