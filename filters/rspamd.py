@@ -65,6 +65,28 @@ def parseReply(text):
     return Reply("554", text)
 
 
+def removeField(edit, name, index):
+    """
+    Remove fields called C{name} as rspamd's milter block means C{index}:
+    0 every one, N > 0 the Nth from the top, N < 0 the -Nth from the
+    bottom.
+    """
+    if index == 0:
+        edit.removeHeader(name)
+        return
+    count = len(edit.values(name))
+    if abs(index) > count:
+        return
+    target = index if index > 0 else count + index + 1
+    seen = []
+
+    def where(raw):
+        seen.append(raw)
+        return len(seen) == target
+
+    edit.removeHeader(name, where)
+
+
 class Rspamd(Filter):
     options = {
         "url": Option("http://127.0.0.1:11333", string,
@@ -90,7 +112,8 @@ class Rspamd(Filter):
     def envelope(self, message):
         ip = message.remoteIP
         return rspamd.Envelope(
-            ip=None if ip is None else str(ip), helo=message.helo, sender=message.sender,
+            ip=None if ip is None else str(ip), helo=message.helo,
+            sender=message.sender,
             recipients=tuple(r.address for r in message.recipients),
             queueId=message.messageId, user=message.authUser,
             mtaName=self.mtaName,
@@ -128,8 +151,8 @@ class Rspamd(Filter):
             return None
 
         def change(edit):
-            for name, _ in milter.removeHeaders:
-                edit.removeHeader(name)
+            for name, index in milter.removeHeaders:
+                removeField(edit, name, index)
             if result.subject is not None:
                 edit.replaceHeader("Subject", result.subject)
             for added in milter.addHeaders:

@@ -82,3 +82,25 @@ class RspamdFilterTests(unittest.TestCase):
         self.filter.config["actions"] = {"reject": "550 no thanks"}
         reply = yield self.filter.match(self.message(withPattern("reject")))
         self.assertEqual((reply.code, reply.lines), ("550", ("no thanks",)))
+
+
+class RemoveFieldTests(unittest.TestCase):
+    """
+    rspamd's remove_headers indexes.
+    """
+
+    def edit(self, index):
+        from pyfilter.courier.rewrite import Rewrite
+        from filters.rspamd import removeField
+        path = self.mktemp()
+        with open(path, "wb") as f:
+            f.write(b"X-A: 1\nX-A: 2\nX-A: 3\n\nbody\n")
+        edit = Rewrite(path)
+        removeField(edit, "X-A", index)
+        return edit.fields
+
+    def test_indexes(self):
+        self.assertEqual(self.edit(0), [])
+        self.assertEqual(self.edit(1), [b"X-A: 2\n", b"X-A: 3\n"])
+        self.assertEqual(self.edit(-1), [b"X-A: 1\n", b"X-A: 2\n"])
+        self.assertEqual(len(self.edit(5)), 3)
