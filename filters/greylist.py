@@ -9,21 +9,10 @@ C{greylist_time} seconds after the first attempt passes, and the triplet
 is then remembered as passed.  Mail with the null sender, and locally
 submitted mail (no client address), is not greylisted.
 
-Options (section C{[greylist.py]}):
-  - C{greylist_time} (default 300): seconds before a retry is accepted;
-  - C{senders_not_passed_ttl} (default 86400): how long a first attempt is
-    remembered;
-  - C{senders_passed_ttl} (default 3110400, 36 days): how long a passed
-    triplet is remembered since it was last used;
-  - C{senders_purge_interval} (default 7200): accepted for compatibility;
-    expired triplets are ignored at once and removed by the store's
-    background purge (C{[ttldb] purge_interval});
-  - C{ipv4_prefix} (default 24), C{ipv6_prefix} (default 48): the client
-    network of a triplet;
-  - C{on_error} (default C{'451 4.3.0 Temporary failure of the mail
-    filter's state store, try again later'}; the reference's name
-    C{on_store_error} is read too): the reply while the state store is
-    unavailable, or C{'continue'} to let such mail through this filter.
+Its options and their defaults: C{pyfilter check --help-filter greylist}.
+While the state store is unavailable the filter answers its C{on_error}
+(the reference's name C{on_store_error} is read too); C{'continue'} lets
+such mail through this filter.
 
 State lives in the state store (C{[ttldb]}), so several pyfilter daemons
 sharing it greylist together; triplets imported from the reference with
@@ -50,12 +39,27 @@ def waitText(seconds):
 
 class Greylist(Filter):
     options = {
-        "senders_purge_interval": Option(60 * 60 * 2, nonNegativeInteger),
-        "senders_passed_ttl": Option(60 * 60 * 24 * 36, nonNegativeInteger),
-        "senders_not_passed_ttl": Option(60 * 60 * 24, nonNegativeInteger),
-        "greylist_time": Option(300, nonNegativeInteger),
-        "ipv4_prefix": Option(24, prefixLength(32)),
-        "ipv6_prefix": Option(48, prefixLength(128)),
+        "senders_purge_interval": Option(
+            60 * 60 * 2, nonNegativeInteger,
+            "accepted for compatibility; expired triplets are ignored at "
+            "once and removed by the store's background purge ([ttldb] "
+            "purge_interval)"),
+        "senders_passed_ttl": Option(
+            60 * 60 * 24 * 36, nonNegativeInteger,
+            "seconds a passed triplet is remembered since it was last used "
+            "(36 days)"),
+        "senders_not_passed_ttl": Option(
+            60 * 60 * 24, nonNegativeInteger,
+            "seconds a first attempt is remembered"),
+        "greylist_time": Option(
+            300, nonNegativeInteger,
+            "seconds before a retry is accepted"),
+        "ipv4_prefix": Option(
+            24, prefixLength(32),
+            "prefix length of the IPv4 client network of a triplet"),
+        "ipv6_prefix": Option(
+            48, prefixLength(128),
+            "prefix length of the IPv6 client network of a triplet"),
     }
     onError = STORE_UNAVAILABLE
 

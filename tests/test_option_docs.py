@@ -37,10 +37,6 @@ class OptionDocTests(unittest.TestCase):
                         if not (spec.doc or "").strip()]
         self.assertEqual(undocumented, [])
 
-    test_everyOptionDocumented.todo = (
-        "greylist still describes its "
-        "options in the module docstring instead of Option(doc=...)")
-
     def test_helpFilterPrintsEveryOption(self):
         """
         C{--help-filter NAME} prints each of the filter's options with the
