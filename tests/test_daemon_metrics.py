@@ -15,7 +15,8 @@ from tests.daemon import Daemon
 FAMILIES = ["pyfilter_messages", "pyfilter_filter_verdicts",
             "pyfilter_filter_seconds", "pyfilter_filter_errors",
             "pyfilter_outages", "pyfilter_message_seconds",
-            "pyfilter_in_flight", "pyfilter_reloads", "pyfilter_build"]
+            "pyfilter_in_flight", "pyfilter_connections",
+            "pyfilter_threads_busy", "pyfilter_reloads", "pyfilter_build"]
 
 
 def scrape(path, timeout=10):

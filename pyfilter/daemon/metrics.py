@@ -63,6 +63,11 @@ class Metrics:
             buckets=BUCKETS, registry=r)
         self.inFlight = Gauge(
             "pyfilter_in_flight", "messages being filtered", registry=r)
+        self.connections = Gauge(
+            "pyfilter_connections", "connections open", registry=r)
+        self.threadsBusy = Gauge(
+            "pyfilter_threads_busy",
+            "blocking calls running or waiting for a thread", registry=r)
         self.reloads = Counter(
             "pyfilter_reloads", "configuration reloads by result",
             ["result"], registry=r)

@@ -135,6 +135,10 @@ class FilterService(Service):
         self._listenMetrics()
         self.generations = Generations(self.handler)
         self._listen(settings["request_timeout"], settings["max_connections"])
+        self.metrics.connections.set_function(
+            lambda: len(self.factory.connections))
+        self.metrics.threadsBusy.set_function(
+            lambda: getattr(self.handler.threads, "inUse", 0))
         self._listenControl()
         if self.watchStdin:
             self._watchStdin()
