@@ -9,14 +9,10 @@ Aliases and other addresses authdaemond does not know are refused as
 senders.  The authdaemond socket comes from section C{[authdaemon.py]}
 (see L{pyfilter.clients.authdaemond}).
 
-Options (section C{[localsenders.py]}):
-
-  - C{require_auth}: also refuse local senders who did not authenticate
-    (SMTP AUTH).  Default C{False}.
-  - C{unavailable_reply}: the reply when authdaemond cannot answer;
-    C{{reason}} is replaced by the reason.  Default
-    C{'451 Cannot verify the sender now, try again later'}; C{''} lets the
-    mail pass unchecked.
+Its options and their defaults:
+C{pyfilter check --help-filter localsenders}.  When authdaemond cannot
+answer the filter answers its C{on_error} (C{{reason}} is filled in; the
+reference's C{unavailable_reply} is read too, C{''} for no opinion).
 
 Replies: C{517 Sender does not exist: <sender>};
 C{517 Policy requires local senders to authenticate.}
@@ -32,8 +28,10 @@ MUST_AUTHENTICATE = Reply(
 
 class LocalSenders(AuthdaemondFilter):
     options = {
-        "require_auth": Option(False, boolean,
-                               "local senders must authenticate"),
+        "require_auth": Option(
+            False, boolean,
+            "also refuse local senders who did not authenticate (SMTP "
+            "AUTH)"),
     }
     onError = "451 Cannot verify the sender now, try again later"
 
