@@ -76,6 +76,23 @@ class RspamdFilterTests(unittest.TestCase):
         self.assertTrue(dkim.verify(
             data, dnsfunc=lambda name, timeout=5: self.rspamd.dkimRecord))
 
+    def test_down(self):
+        """
+        rspamd down fails the check (the base then gives on_error's reply).
+        """
+        from pyfilter.clients.rspamd import RspamdError
+        self.filter.client = RspamdClient(reactor, "http://127.0.0.1:1",
+                                          timeout=5.0)
+        return self.assertFailure(
+            self.filter.match(self.message(HAM)), RspamdError)
+
+    def test_url(self):
+        """The url option's URL reaches the worker."""
+        port = self.rspamd.normalAddress.rpartition(":")[2]
+        self.filter.client = RspamdClient(
+            reactor, f"http://127.0.0.1:{port}/", timeout=20.0)
+        return self.filter.match(self.message(HAM))
+
     @defer.inlineCallbacks
     def test_override(self):
         """The actions map overrides a verdict."""
@@ -104,3 +121,43 @@ class RemoveFieldTests(unittest.TestCase):
         self.assertEqual(self.edit(1), [b"X-A: 2\n", b"X-A: 3\n"])
         self.assertEqual(self.edit(-1), [b"X-A: 1\n", b"X-A: 2\n"])
         self.assertEqual(len(self.edit(5)), 3)
+
+
+class LearnCommandTests(unittest.TestCase):
+    """
+    C{pyfilter rspamd learn-spam|learn-ham} against the real controller
+    (with Redis).
+    """
+
+    def setUp(self):
+        self.rspamd = services.shared(rspamd.Rspamd)
+
+    def learn(self, *argv):
+        import io
+        from pyfilter.cli import rspamdlearn
+        out, err = io.StringIO(), io.StringIO()
+        done = []
+
+        def work(reactor):
+            return defer.ensureDeferred(rspamdlearn.learnAll(
+                RspamdClient(reactor, self.rspamd.controllerAddress, 20.0,
+                             password=self.rspamd.enablePassword),
+                list(rspamdlearn.messages(argv)), True, out, err))
+        return defer.maybeDeferred(work, reactor).addCallback(
+            lambda status: (status, out.getvalue(), err.getvalue()))
+
+    @defer.inlineCallbacks
+    def test_learnMaildir(self):
+        """A Maildir's messages are learned; a missing file fails."""
+        import uuid
+        maildir = self.mktemp()
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(maildir, sub))
+        with open(os.path.join(maildir, "new", "1"), "wb") as f:
+            f.write(b"From: a@example.org\nSubject: offer %s\n\n"
+                    % uuid.uuid4().hex.encode() + b"cheap pills now " * 20)
+        status, out, err = yield self.learn(maildir)
+        self.assertEqual((status, out.splitlines()[-1]),
+                         (0, "1 learned, 0 skipped, 0 failed"))
+        status, out, err = yield self.learn("/nonexistent")
+        self.assertEqual(status, 1)

@@ -15,6 +15,8 @@ COMMANDS = {
                    "list, release or purge quarantined messages"),
     "reload": ("pyfilter.cli.reload",
                "make the running daemon read its configuration again"),
+    "rspamd": ("pyfilter.cli.rspamdlearn",
+               "learn-spam|learn-ham FILE...: train rspamd"),
     "status": ("pyfilter.cli.status", "what the running daemon is doing"),
 }
 

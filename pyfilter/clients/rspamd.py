@@ -417,6 +417,8 @@ class RspamdClient:
     def __init__(self, reactor, where, timeout=30.0, connectTimeout=5.0,
                  maxConnections=8, maxWaiting=None, password=None):
         self.reactor = reactor
+        # A URL (http://host:port) names the same place.
+        where = where.split("://", 1)[-1].rstrip("/")
         self.where = where
         self.timeout = timeout
         self.password = password
