@@ -161,3 +161,27 @@ class LearnCommandTests(unittest.TestCase):
                          (0, "1 learned, 0 skipped, 0 failed"))
         status, out, err = yield self.learn("/nonexistent")
         self.assertEqual(status, 1)
+
+
+class VerdictTests(unittest.TestCase):
+    """
+    Replies for verdicts the suite's rspamd does not give by a pattern.
+    """
+
+    def verdict(self, action, messages=None):
+        from pyfilter.clients.rspamd import CheckResult
+        harness = testing.Harness(self, "rspamd")
+        message = harness.message()
+        result = CheckResult(action, 16.0, 15.0, messages=messages or {})
+        return harness.filter._checked(result, message)
+
+    def test_temporary(self):
+        """soft reject and greylist give 451."""
+        for action in ("soft reject", "greylist"):
+            self.assertEqual(self.verdict(action).code, "451")
+
+    def test_scoreReject(self):
+        """A score-based reject (no SMTP message) gives reject_reply."""
+        reply = self.verdict("reject")
+        self.assertEqual((reply.code, reply.lines),
+                         ("554", ("Mail rejected - spam detected",)))
