@@ -31,8 +31,6 @@ Options (section C{[rspamd]}):
     accepts when rspamd fails) and C{testing}.
 """
 
-import socket
-
 from pyfilter.clients import rspamd
 from pyfilter.engine.filter import Filter
 from pyfilter.engine.options import Option, optional, string
@@ -107,7 +105,7 @@ class Rspamd(Filter):
         self.client = rspamd.RspamdClient(
             self.context.reactor, self.config["url"],
             self.config["timeout"] or 30.0)
-        self.mtaName = socket.getfqdn()
+        self.mtaName = self.context.courier.me()
 
     def envelope(self, message):
         ip = message.remoteIP

@@ -76,6 +76,18 @@ class RspamdFilterTests(unittest.TestCase):
         self.assertTrue(dkim.verify(
             data, dnsfunc=lambda name, timeout=5: self.rspamd.dkimRecord))
 
+    @defer.inlineCallbacks
+    def test_fileHandOver(self):
+        """hand_over 'file' gives rspamd the path; the verdict is the same."""
+        self.filter.config["hand_over"] = "file"
+        reply = yield self.filter.match(self.message(withPattern("reject")))
+        self.assertEqual(reply.code, "554")
+
+    def test_mtaName(self):
+        """Courier's me is the MTA name rspamd is told."""
+        self.assertEqual(self.filter.envelope(self.message(HAM)).mtaName,
+                         "mail.example.test")
+
     def test_down(self):
         """
         rspamd down fails the check (the base then gives on_error's reply).
