@@ -81,7 +81,7 @@ CLAMAV = ("[clamav.py]\nlocal_socket = {clamdSocket}\n"
 SERVICE = dict(concurrencies=(1, 16), extraCells=())
 #: rspamd (issue 17): pyfilter alone, the body streamed or handed over by
 #: path (rspamd's File header; its user must be able to read the fixtures).
-RSPAMD = "[rspamd]\nurl = {rspamdUrl}\nhand_over = '%s'\n"
+RSPAMD = "[rspamd.py]\nurl = {rspamdUrl}\nhand_over = '%s'\n"
 RSPAMD_SERVICE = dict(SERVICE, fixtures=("small", "100k"),
                       servers=("pyfilter",),
                       environment=environments.Rspamd())

@@ -201,7 +201,7 @@ def rspamdService(cell):
     """Start an rspamd (with its Redis and DNS server) for the cell; return
     the modules text using it and what stops it."""
     cell.service = rspamd.Rspamd().start()
-    return (f"[rspamd]\nurl = {cell.service.url('')!r}\n"
+    return (f"[rspamd.py]\nurl = {cell.service.url('')!r}\n"
             f"timeout = {RSPAMD_TIMEOUT}\n", (), cell.service.stop)
 
 

@@ -58,17 +58,13 @@ def bodyOf(raw):
 class RspamdEndToEndTests(unittest.TestCase):
     def setUp(self):
         courier.requireCourier()
-        filterModule = os.path.join(os.path.dirname(os.path.dirname(
-            os.path.abspath(__file__))), "filters", "rspamd.py")
-        if not os.path.exists(filterModule):
-            raise unittest.SkipTest("filters/rspamd.py has not landed")
         self.rspamd = services.shared(Rspamd)
         courier.startCourier()
         courier.clearMailboxes()
         self.addCleanup(courier.useFilter, None)
 
     def useRspamd(self, handOver="stream"):
-        courier.useFilter("rspamd\n", f"[rspamd]\nurl = "
+        courier.useFilter("rspamd\n", f"[rspamd.py]\nurl = "
                           f"{self.rspamd.url('')!r}\n"
                           f"hand_over = {handOver!r}\ntimeout = 10\n")
 
