@@ -13,7 +13,6 @@ C{_rspamd} to Courier's group.
 """
 
 import email
-import os
 
 import dkim
 from twisted.trial import unittest
