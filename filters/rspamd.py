@@ -14,7 +14,7 @@ queue id, the authenticated user, this host's name), and then:
     its signing made (put on top, so that the signature stays valid).
     The data file is rewritten atomically; other bytes stay as they were.
 
-Options (section C{[rspamd]}):
+Options (section C{[rspamd.py]}):
 
   - C{url}: the normal worker.  Default C{'http://127.0.0.1:11333'}.
   - C{hand_over}: C{'stream'} (default) sends the message's bytes;

@@ -42,7 +42,7 @@ REMOVED_FIELDS = {"x-pyfilter-remove-all"}
 def message(sender, subject, body, extra=()):
     lines = [f"From: {sender}", f"To: {RECIPIENT}", f"Subject: {subject}",
              "Message-ID: <%s@client.example>" % subject.replace(" ", "."),
-             *extra, "", body]
+             *extra, "", body, ""]
     return "\r\n".join(lines).encode("ascii")
 
 
