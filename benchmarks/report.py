@@ -19,6 +19,10 @@ SCAN_PATHS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           "scanpaths.json")
 SCAN_PATHS_HEADING = ("## attachments: its own scan and the email "
                       "package's path")
+#: The reload figures (written by C{reload.py}).
+RELOAD = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      "reload.json")
+RELOAD_HEADING = "## Reload cost"
 
 #: (description, check) pairs; each check takes the cell index and yields
 #: (label, value text, met) lines.
@@ -533,7 +537,7 @@ def write(results, path):
         "## Memory", "", *memoryTable(results.get("memory", {})), "",
         "## Start-up (exec → fd 3 closed)", "", *startupTable(results), "",
         "## Noise", "", *noiseLines(results), "",
-        *scanPathSection(),
+        *scanPathSection(), *reloadSection(),
     ]
     with open(path, "w") as f:
         f.write("\n".join(out))
@@ -603,18 +607,63 @@ def scanPathLines(figures):
     return lines
 
 
-def replaceScanPathSection(path):
+def reloadSection():
     """
-    Put the section of L{scanPathSection} into the file at C{path} in
-    place of the one there (at the end if there is none).
+    The section of L{reloadLines} from L{RELOAD}, none without it.
+    """
+    if not os.path.exists(RELOAD):
+        return []
+    with open(RELOAD) as f:
+        return reloadLines(json.load(f)) + [""]
+
+
+def reloadLines(figures):
+    """
+    What a reload every so often costs the requests, and how long a reload
+    takes.
+    """
+    lines = [
+        RELOAD_HEADING, "",
+        f"Measured {figures['date']} by `benchmarks/reload.py` (Python "
+        f"{figures['interpreter']}): the daemon with the chain "
+        f"`{' '.join(figures['chain'])}` (embedded store), the closed-loop "
+        f"load generator for {figures['seconds']:g} s steady, then "
+        f"{figures['seconds']:g} s while `reload` goes to the control socket"
+        f" every {figures['pause'] * 1000:.0f} ms (the old chain finishes "
+        f"its messages, the new one takes the next). Reload: the control "
+        f"request's round trip (read both files and Courier's, build and "
+        f"start the new chain, swap it in).", "",
+        "| c | msg/s steady | msg/s reloading | p99 ms steady | "
+        "p99 ms reloading | max ms reloading | reloads | reload p50 / p99 /"
+        " max ms | replies other than 200 |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for concurrency, cell in figures["cells"].items():
+        steady, busy, reload = cell["steady"], cell["reloading"], \
+            cell["reload"]
+        others = sum(count for code, count in busy["replies"].items()
+                     if code != "200") + busy["errors"]
+        lines.append(
+            f"| {concurrency} | {number(steady['rate'])} | "
+            f"{number(busy['rate'])} | {number(steady['p99ms'], 2)} | "
+            f"{number(busy['p99ms'], 2)} | {number(busy['maxms'], 1)} | "
+            f"{reload['reloads']} | {number(reload['p50ms'], 1)} / "
+            f"{number(reload['p99ms'], 1)} / {number(reload['maxms'], 1)} "
+            f"| {others} |")
+    return lines
+
+
+def replaceSection(path, heading, lines):
+    """
+    Put C{lines} (a section starting with C{heading}) into the file at
+    C{path} in place of the section there (at the end if there is none).
     """
     with open(path) as f:
         text = f.read()
-    start = text.find(SCAN_PATHS_HEADING)
+    start = text.find(heading)
     kept = text if start < 0 else text[:start]
     if start >= 0:
         following = text.find("\n## ", start + 1)
         if following >= 0:
             kept += text[following + 1:]
     with open(path, "w") as f:
-        f.write(kept.rstrip("\n") + "\n\n" + "\n".join(scanPathSection()))
+        f.write(kept.rstrip("\n") + "\n\n" + "\n".join(lines))

@@ -126,7 +126,8 @@ def main(argv=None):
     with open(report.SCAN_PATHS, "w") as f:
         json.dump(figures, f, indent=1)
         f.write("\n")
-    report.replaceScanPathSection(args.output)
+    report.replaceSection(args.output, report.SCAN_PATHS_HEADING,
+                         report.scanPathSection())
     print(json.dumps(figures, indent=1))
 
 
