@@ -32,6 +32,7 @@ from twisted.python.failure import Failure
 
 from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.courier.paths import DEBIAN, CourierPaths
+from pyfilter.courier.queuefiles import DEFAULT_QUEUE_ID, writeQueueFiles
 from pyfilter.courier.sysconf import CourierConfig
 from pyfilter.engine.chain import SKIPPED, Chain, Entry
 from pyfilter.engine.context import Context
@@ -95,7 +96,7 @@ def _record(value):
 def message(directory, sender="sender@example.org",
             recipients=("postmaster@example.test",), ip=None,
             helo="client.example", auth=None, data=None, eml=None,
-            queueId="0000000000000001.0000000000000001.00000001"):
+            queueId=DEFAULT_QUEUE_ID):
     """
     A L{pyfilter.Message} as Courier would hand it to the filters: a data
     file and a control file written into C{directory}.
@@ -108,33 +109,14 @@ def message(directory, sender="sender@example.org",
         one-line plain text message.
     @param eml: the path of a saved message to use as data instead.
     """
-    os.makedirs(directory, exist_ok=True)
-    dataPath = os.path.join(directory, "D1")
-    controlPath = os.path.join(directory, "C1")
-    if eml is not None:
-        shutil.copyfile(eml, dataPath)
-    else:
+    if eml is None:
         if data is None:
             data = f"From: {sender}\nSubject: test\n\ntest\n"
         if isinstance(data, str):
             data = data.encode("utf-8")
-        with open(dataPath, "wb") as f:
-            f.write(data)
-    records = [f"s{sender}", f"M{queueId}"]
-    if ip is not None:
-        address = ipaddress.ip_address(ip)
-        recorded = f"::ffff:{address}" if address.version == 4 else str(
-            address)
-        records += [f"fdns; {helo} ([{recorded}])",
-                    f"OTCPREMOTEIP={recorded}"]
-    if auth is not None:
-        records += [f"i{auth}", "uauthsmtp"]
-    for recipient in recipients:
-        address, original, notify = (recipient if isinstance(recipient, tuple)
-                                     else (recipient, "", ""))
-        records += [f"r{address}", f"R{original}", f"N{notify}"]
-    with open(controlPath, "wb") as f:
-        f.write("".join(line + "\n" for line in records).encode("utf-8"))
+    dataPath, controlPath = writeQueueFiles(
+        directory, data=data, source=eml, sender=sender,
+        recipients=recipients, ip=ip, helo=helo, auth=auth, queueId=queueId)
     return Message(dataPath, [controlPath])
 
 
