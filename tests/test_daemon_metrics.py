@@ -16,7 +16,8 @@ FAMILIES = ["pyfilter_messages", "pyfilter_filter_verdicts",
             "pyfilter_filter_seconds", "pyfilter_filter_errors",
             "pyfilter_outages", "pyfilter_message_seconds",
             "pyfilter_in_flight", "pyfilter_connections",
-            "pyfilter_threads_busy", "pyfilter_reloads", "pyfilter_build"]
+            "pyfilter_threads_busy", "pyfilter_store_seconds",
+            "pyfilter_reloads", "pyfilter_build"]
 
 
 def scrape(path, timeout=10):

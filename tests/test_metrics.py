@@ -19,7 +19,10 @@ class MetricsTests(unittest.TestCase):
         metrics.decided(Reply("451", "later"),
                         [("clam", "clamd", "timed out")], 2.1)
         metrics.reloaded(False)
+        metrics.storeOperation("get", 0.002, True)
         figures = metrics.snapshot()
+        self.assertEqual(figures[
+            "pyfilter_store_seconds_count{operation=get,result=ok}"], 1)
         self.assertEqual(figures[
             "pyfilter_filter_verdicts_total{filter=spam,verdict=testing-5xx}"
         ], 1)

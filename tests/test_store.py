@@ -568,3 +568,33 @@ class OutageLoggingTests(unittest.TestCase):
         self.assertEqual(len(texts), 2, texts)
         self.assertIn("is unavailable (get: ConnectionError: down)", texts[0])
         self.assertIn("is available again", texts[1])
+
+
+class ObservedStoreTests(unittest.TestCase):
+    def test_operationsTimed(self):
+        """
+        Every operation, succeeded or failed, is reported to C{observe}
+        with its name, its time on the store's clock and whether it
+        succeeded.
+        """
+        clock = Clock()
+        memory = MemoryStore(clock)
+        seen = []
+        memory.observe = lambda *args: seen.append(args)
+        self.successResultOf(memory.set("t", "k", 1, 60))
+        slow = defer.Deferred()
+        memory._execute = lambda operation, *args: slow
+        d = memory.get("t", "k")
+        clock.advance(memory.timeout)
+        self.failureResultOf(d, store.StoreError)
+        self.assertEqual(seen, [("set", 0, True),
+                                ("get", memory.timeout, False)])
+
+    def test_contextObserverGiven(self):
+        """The store of a context reports to the context's observeStore."""
+        context = makeContext(self, reactor=reactor)
+        seen = []
+        context.observeStore = lambda *args: seen.append(args)
+        opened = storeFor(context)
+        self.assertIs(opened.observe, context.observeStore)
+        return context.close()

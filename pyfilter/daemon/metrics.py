@@ -68,6 +68,9 @@ class Metrics:
         self.threadsBusy = Gauge(
             "pyfilter_threads_busy",
             "blocking calls running or waiting for a thread", registry=r)
+        self.storeSeconds = Histogram(
+            "pyfilter_store_seconds", "time state store operations took",
+            ["operation", "result"], buckets=BUCKETS, registry=r)
         self.reloads = Counter(
             "pyfilter_reloads", "configuration reloads by result",
             ["result"], registry=r)
@@ -94,6 +97,13 @@ class Metrics:
         self.messageSeconds.observe(seconds)
         for _, service, _ in outages:
             self.outages.labels(service or "unknown").inc()
+
+    def storeOperation(self, operation, seconds, ok):
+        """
+        Time one state store operation (C{Context.observeStore}).
+        """
+        self.storeSeconds.labels(operation, "ok" if ok else "failed").observe(
+            seconds)
 
     def reloaded(self, ok):
         self.reloads.labels("ok" if ok else "failed").inc()

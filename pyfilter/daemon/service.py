@@ -154,7 +154,8 @@ class FilterService(Service):
 
     def _context(self, modules, settings):
         return Context.build(self.reactor, self.paths, modules, settings,
-                             self.stateDir, self.resolvers, self.resources)
+                             self.stateDir, self.resolvers, self.resources,
+                             self.metrics.storeOperation)
 
     def _buildChain(self, modules, settings, context):
         return loader.buildChain(self.chainPath, modules, context, settings,

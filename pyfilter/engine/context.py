@@ -36,12 +36,14 @@ class Context:
         empty for /etc/resolv.conf.
     @ivar resources: the L{Resources} shared services come from (one per
         daemon, kept across reloads).
+    @ivar observeStore: C{observeStore(operation, seconds, ok)} is told of
+        every state store operation (the daemon's metrics), or C{None}.
     """
 
     log = Logger()
 
     def __init__(self, reactor, paths, courier, modules, stateDir, threads,
-                 resolverServers=(), resources=None):
+                 resolverServers=(), resources=None, observeStore=None):
         self.reactor = reactor
         self.paths = paths
         self.courier = courier
@@ -51,11 +53,12 @@ class Context:
         self.resolverServers = tuple(resolverServers)
         self._ownsResources = resources is None
         self.resources = Resources() if resources is None else resources
+        self.observeStore = observeStore
         self._closers = []
 
     @classmethod
     def build(cls, reactor, paths, modules, settings, stateDir, resolvers=(),
-              resources=None):
+              resources=None, observeStore=None):
         """
         The context the daemon (and C{pyfilter check}) runs filters with:
         Courier's configuration from C{paths.sysconfdir}, a thread pool
@@ -63,9 +66,10 @@ class Context:
 
         @param resources: the daemon's L{Resources}, so that a reload's
             context shares what the running one holds.
+        @param observeStore: see L{observeStore}.
         """
         context = cls(reactor, paths, CourierConfig(paths.sysconfdir), modules,
-                      stateDir, None, resolvers, resources)
+                      stateDir, None, resolvers, resources, observeStore)
         size, queued = settings["threads"], settings["thread_queue"]
 
         def createThreads():

@@ -42,6 +42,8 @@ class Store:
 
     @ivar clock: the time source (C{seconds()}, C{callLater}).
     @ivar available: C{False} while an outage is going on.
+    @ivar observe: C{observe(operation, seconds, ok)} is told of every
+        operation once it ended (the daemon's metrics), or C{None}.
     """
 
     log = Logger()
@@ -54,6 +56,7 @@ class Store:
         self.available = True
         self._purging = None
         self.counting = None
+        self.observe = None
 
     def countInMemory(self, interval):
         """
@@ -162,11 +165,19 @@ class Store:
         return self._call("purge", self.now())
 
     def _call(self, operation, *args):
+        began = self.clock.seconds()
         d = defer.maybeDeferred(self._execute, operation, *args)
         d.addTimeout(self.timeout, self.clock)
         d.addCallbacks(self._succeeded, self._failed,
                        errbackArgs=(operation,))
+        if self.observe is not None:
+            d.addBoth(self._observed, operation, began)
         return d
+
+    def _observed(self, result, operation, began):
+        self.observe(operation, self.clock.seconds() - began,
+                     not isinstance(result, Failure))
+        return result
 
     def _succeeded(self, result):
         if not self.available:

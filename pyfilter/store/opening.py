@@ -92,6 +92,7 @@ def storeFor(context):
     def openStore():
         store = storeFromConfig(context.modules, context.stateDir,
                                 context.reactor)
+        store.observe = context.observeStore
         store.start()
         context.onStop(store.close)
         return store
