@@ -5,33 +5,15 @@ The whole message file is scanned (clamd decodes MIME itself).  clamd
 needs no access to Courier's spool: by default the open file is passed to
 clamd over its UNIX socket (C{FILDES}), and streamed to it in chunks over
 TCP (C{INSTREAM}).  Passing the descriptor scans as fast as by path
-(benchmarks/RESULTS.md has the figures).  C{scan_mode = 'path'} sends clamd the file's path
-instead (C{SCAN}, as courier-pythonfilter does), which needs clamd to be
-able to read the spool.
+(benchmarks/RESULTS.md has the figures).  C{scan_mode = 'path'} sends
+clamd the file's path instead (C{SCAN}, as courier-pythonfilter does),
+which needs clamd to be able to read the spool.
 
-Options (section C{[clamav.py]}):
-
-  - C{local_socket}: clamd's UNIX socket.  Default C{None}: the
-    C{LocalSocket} of /etc/clamav/clamd.conf or /etc/clamd.conf.
-  - C{tcp_address}: C{'host:port'} of clamd's TCP socket, used instead of
-    C{local_socket} when set.  Default C{None}.
-  - C{action}: C{'reject'} (default) refuses a virus; any other value
-    quarantines the message (L{pyfilter.quarantine}, configured by the
-    section C{[quarantine]}; its recipients are notified).
-  - C{scan_mode}: C{'fildes'} (UNIX socket only), C{'stream'} or
-    C{'path'}.  Default C{None}: C{'fildes'} on a UNIX socket, C{'stream'}
-    over TCP.
-  - C{max_stream_size}: bytes streamed at most, to stay within clamd's
-    C{StreamMaxLength} (default 26214400, clamd's default); a larger message
-    is scanned on its first C{max_stream_size} bytes (logged), as clamd's
-    own size limits do.
-  - C{clamd_timeout}: seconds for the whole scan, waiting included
-    (default 30; the chain's C{timeout} for the filter should be longer).
-  - C{max_connections}: concurrent connections to clamd (default 8); at most
-    eight times as many scans wait for one.
-  - C{unavailable_reply}: the reply when clamd fails, cannot be reached or
-    does not answer in time; C{{reason}} is replaced by the reason.  Default
-    C{'451 Virus scanner error: {reason}'}; C{''} lets mail pass unscanned.
+Its options and their defaults: C{pyfilter check --help-filter clamav}.
+When clamd fails, cannot be reached or does not answer in time the filter
+answers its C{on_error}, C{{reason}} replaced by the reason (the
+reference's name C{unavailable_reply} is read too, C{''} letting mail
+pass unscanned).
 
 Replies: C{554 Virus found - Signature is <signature>}; on scanner errors
 the reference's text C{Virus scanner error: <reason>} with code 451 instead
@@ -69,19 +51,37 @@ def scanMode(value):
 
 class ClamAV(Filter):
     options = {
-        "local_socket": Option(None, optional(address), "clamd's UNIX socket"),
-        "tcp_address": Option(None, optional(address),
-                              "clamd's 'host:port', instead of the socket"),
-        "action": Option("reject", string,
-                         "'reject', or anything else to quarantine"),
-        "scan_mode": Option(None, optional(scanMode),
-                            "'fildes', 'stream' or 'path'"),
-        "max_stream_size": Option(clamd.DEFAULT_STREAM_LIMIT,
-                                  nonNegativeInteger,
-                                  "bytes streamed to clamd at most"),
-        "clamd_timeout": Option(30.0, positiveNumber, "seconds for a scan"),
-        "max_connections": Option(8, positiveInteger,
-                                  "concurrent connections to clamd"),
+        "local_socket": Option(
+            None, optional(address),
+            "clamd's UNIX socket; None: the LocalSocket of "
+            "/etc/clamav/clamd.conf or /etc/clamd.conf"),
+        "tcp_address": Option(
+            None, optional(address),
+            "'host:port' of clamd's TCP socket, used instead of "
+            "local_socket when set"),
+        "action": Option(
+            "reject", string,
+            "'reject' refuses a virus; any other value quarantines the "
+            "message (pyfilter.quarantine, configured by the section "
+            "[quarantine]; its recipients are notified)"),
+        "scan_mode": Option(
+            None, optional(scanMode),
+            "'fildes' (UNIX socket only), 'stream' or 'path'; None: "
+            "'fildes' on a UNIX socket, 'stream' over TCP"),
+        "max_stream_size": Option(
+            clamd.DEFAULT_STREAM_LIMIT, nonNegativeInteger,
+            "bytes streamed at most, to stay within clamd's StreamMaxLength "
+            "(the default is clamd's); a larger message is scanned on its "
+            "first max_stream_size bytes (logged), as clamd's own size "
+            "limits do"),
+        "clamd_timeout": Option(
+            30.0, positiveNumber,
+            "seconds for the whole scan, waiting included (the filter's "
+            "timeout should be longer)"),
+        "max_connections": Option(
+            8, positiveInteger,
+            "concurrent connections to clamd; at most eight times as many "
+            "scans wait for one"),
     }
     onError = "451 Virus scanner error: {reason}"
 

@@ -5,24 +5,11 @@ refuse spam.
 pyfilter speaks spamd's protocol itself (no spamc process per message),
 streaming the message from its file.
 
-Options (section C{[spamassassin.py]}):
-
-  - C{spamc_path}: accepted for compatibility and unused (logged once).
-  - C{max_msg_size}: messages larger than this many bytes are not checked
-    (logged).  Default 512000.
-  - C{username}: the user whose SpamAssassin preferences apply.  Default
-    C{None} (spamd's default user).
-  - C{reject_score}: C{None} (default) refuses every message spamd judges
-    spam; a number refuses only spam whose score reaches it.
-  - C{spamd_address}: spamd's C{'host:port'} or UNIX socket path.  Default
-    C{'127.0.0.1:783'}.
-  - C{spamd_timeout}: seconds for a check, waiting included (default 45;
-    the chain's C{timeout} for the filter should be longer).
-  - C{max_connections}: concurrent connections to spamd (default 8); at most
-    eight times as many checks wait for one.
-  - C{unavailable_reply}: the reply when spamd fails, cannot be reached or
-    does not answer in time; C{{reason}} is replaced by the reason.  Default
-    C{'451 Spam scanner error: {reason}'}; C{''} lets mail pass unchecked.
+Its options and their defaults: C{pyfilter check --help-filter
+spamassassin}.  When spamd fails, cannot be reached or does not answer in
+time the filter answers its C{on_error}, C{{reason}} replaced by the
+reason (the reference's name C{unavailable_reply} is read too, C{''}
+letting mail pass unchecked).
 
 Reply: C{554 Mail rejected - spam detected: <X-Spam-Status>} (the header
 SpamAssassin computed, unfolded).
@@ -32,8 +19,9 @@ headers, those spamd returns whose names begin with C{X-Spam-}
 (C{X-Spam-Checker-Version}, C{X-Spam-Flag}, C{X-Spam-Level},
 C{X-Spam-Status}, ...): any C{X-Spam-*} header the message already carried
 is removed and SpamAssassin's are added on top, where SpamAssassin puts
-them, folded as SpamAssassin folds them.  Only those header lines change; every other byte of
-the message stays as it was, and the data file is replaced atomically.
+them, folded as SpamAssassin folds them.  Only those header lines change;
+every other byte of the message stays as it was, and the data file is
+replaced atomically.
 Unlike the reference, which replaces the whole message by spamc's output,
 other changes SpamAssassin may make (a rewritten C{Subject}, the
 C{report_safe} wrapping of spam) are not applied, and the message is never
@@ -81,18 +69,27 @@ def shouldReject(result, status, rejectScore):
 
 class SpamAssassin(Filter):
     options = {
-        "spamc_path": Option("/usr/bin/spamc", string, "unused"),
+        "spamc_path": Option("/usr/bin/spamc", string,
+                             "accepted for compatibility and unused "
+                             "(logged once)"),
         "max_msg_size": Option(512000, nonNegativeInteger,
-                               "larger messages are not checked"),
+                               "messages larger than this many bytes are "
+                               "not checked (logged)"),
         "username": Option(None, optional(userName),
-                           "whose SpamAssassin preferences apply"),
+                           "the user whose SpamAssassin preferences apply; "
+                           "None: spamd's default user"),
         "reject_score": Option(None, optional(number),
-                               "score from which spam is refused"),
+                               "None refuses every message spamd judges "
+                               "spam; a number refuses only spam whose "
+                               "score reaches it"),
         "spamd_address": Option("127.0.0.1:783", address,
-                                "spamd's 'host:port' or socket path"),
-        "spamd_timeout": Option(45.0, positiveNumber, "seconds for a check"),
+                                "spamd's 'host:port' or UNIX socket path"),
+        "spamd_timeout": Option(45.0, positiveNumber,
+                                "seconds for a check, waiting included (the "
+                                "filter's timeout should be longer)"),
         "max_connections": Option(8, positiveInteger,
-                                  "concurrent connections to spamd"),
+                                  "concurrent connections to spamd; at most "
+                                  "eight times as many checks wait for one"),
     }
     onError = "451 Spam scanner error: {reason}"
 
