@@ -7,12 +7,7 @@ mail, and clients no zone lists, get no opinion.  A zone that cannot answer
 lists nobody (C{on_error}, by default C{'continue'}).  See
 L{pyfilter.bases.dnslist} for which answers count.
 
-Option (section C{[dnsbl.py]}):
-
-  - C{zones}: the zones, in order, each with its reply (C{None} for the
-    default one); C{{ip}}, C{{zone}} and C{{answer}} are filled in.  For
-    example C{{'zen.spamhaus.org': None, 'bl.example': '554 5.7.1 {ip} is
-    listed at example'}}.  Required.
+Its options and their defaults: C{pyfilter check --help-filter dnsbl}.
 
 Default reply: C{554 5.7.1 Service unavailable; client [<ip>] blocked using
 <zone>}.  Not in courier-pythonfilter.
@@ -22,13 +17,17 @@ from pyfilter import (
     ConfigError, Option, Reply, mapping, optional, reply, string)
 from pyfilter.bases.dnslist import DNSListFilter
 
-DEFAULT_REPLY = "554 5.7.1 Service unavailable; client [{ip}] blocked using {zone}"
+DEFAULT_REPLY = ("554 5.7.1 Service unavailable; client [{ip}] blocked "
+                 "using {zone}")
 
 
 class DNSBL(DNSListFilter):
     options = {
-        "zones": Option({}, mapping(string, optional(reply)),
-                        "zone name to its reply (None for the default)"),
+        "zones": Option(
+            {}, mapping(string, optional(reply)),
+            "required: zone name to its reply, in the order tried (None "
+            "for the default reply); {ip}, {zone} and {answer} are filled "
+            "in, e.g. {'bl.example': '554 5.7.1 {ip} listed at example'}"),
     }
 
     def start(self):
@@ -40,7 +39,8 @@ class DNSBL(DNSListFilter):
 
     def listed(self, ip, zone, answers):
         template = self.config["zones"][zone] or DEFAULT_REPLY
-        return Reply.fromTemplate(template, ip=ip, zone=zone, answer=answers[0])
+        return Reply.fromTemplate(template, ip=ip, zone=zone,
+                                  answer=answers[0])
 
 
 FILTER = DNSBL
