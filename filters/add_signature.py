@@ -12,10 +12,8 @@ C{multipart/mixed}; the other headers stay where they are.  Mail without
 an auth user, or from a domain without signature, is left alone.  Never
 decides (no opinion).
 
-Option (section C{[add_signature.py]}):
-
-  - C{domains}: dictionary of domain → signature file path.  Default
-    C{{'example.com': '/etc/courier/signatures/example.com'}}.
+Its options and their defaults: C{pyfilter check --help-filter
+add_signature}.
 
 The files are read at start-up (a missing or unreadable file is a
 configuration error) and read again when they change; if a changed file
@@ -75,7 +73,8 @@ class _SignatureFile:
 class AddSignature(Filter):
     options = {
         "domains": Option(DEFAULT_DOMAINS, mapping(string, string),
-                          "domain of the auth name → signature file"),
+                          "domain of the auth name → path of its "
+                          "signature file (UTF-8)"),
     }
     onError = None
 

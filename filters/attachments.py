@@ -36,12 +36,8 @@ reads the message with the email package itself, under both its policies,
 in the daemon's thread pool: about what courier-pythonfilter spends on
 every message, for about 2 % of real messages (benchmarks/RESULTS.md).
 
-Option (section C{[attachments.py]}):
-
-  - C{blocked_pattern}: a regular expression, matched case-insensitively
-    from the start of the file name.  Default
-    C{r'^.*\\.(scr|exe|com|bat|pif|lnk|sys|mid|vb|js|ws|shs|ceo|cmd|cpl|hta
-    |vbs)$'} (one line).
+Its options and their defaults: C{pyfilter check --help-filter
+attachments}.
 
 Reply: C{554 The extension of the attached file is blacklisted} when a name
 matches; otherwise no opinion.
@@ -76,14 +72,16 @@ DEFAULT_PATTERN = (r"^.*\.(scr|exe|com|bat|pif|lnk|sys|mid|vb|js|ws|shs|ceo"
                    r"|cmd|cpl|hta|vbs)$")
 
 BLACKLISTED = Reply("554", "The extension of the attached file is blacklisted")
-TOO_COMPLEX = Reply("554", "5.3.4 Message too complex to check its attachments")
+TOO_COMPLEX = Reply("554",
+                    "5.3.4 Message too complex to check its attachments")
 
 
 class Attachments(Filter):
     options = {
         "blocked_pattern": Option(DEFAULT_PATTERN, regex(re.IGNORECASE),
-                                  "file names to refuse (matched from the "
-                                  "start, case-insensitive)"),
+                                  "a regular expression of the file names "
+                                  "to refuse, matched case-insensitively "
+                                  "from the start of the name"),
     }
     onError = None
 

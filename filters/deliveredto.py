@@ -16,11 +16,8 @@ domain compared, case-insensitively, with Courier's local domains
 Other mail gets no opinion.  When the data file cannot be read the answer is
 C{451 Internal failure parsing message data file}.
 
-Option:
-
-  - C{reply_code} (default C{"501"}, the reference's): the code of the mail
-    loop reply, a permanent C{5xx} or temporary C{4xx} code as text; C{"554"}
-    is the code RFC 5321 gives for a routing loop.
+Its options and their defaults: C{pyfilter check --help-filter
+deliveredto}.
 """
 
 from email.utils import getaddresses
@@ -43,7 +40,10 @@ def replyCode(value):
 class DeliveredTo(Filter):
     options = {
         "reply_code": Option("501", replyCode,
-                             "code of the mail loop reply"),
+                             "code of the mail loop reply, a permanent "
+                             "5xx or temporary 4xx code as text (the "
+                             "default is the reference's; \"554\" is the "
+                             "code RFC 5321 gives for a routing loop)"),
     }
     onError = None
 

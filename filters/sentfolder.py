@@ -16,11 +16,9 @@ files) put in front:
 Mail without an auth user is left alone.  Never decides (no opinion): a
 failed copy is logged and the message goes on.
 
-Option (section C{[sentfolder.py]}):
-
-  - C{siteid}: the marker value.  Default
-    C{'69f7dc20-7aef-420b-a8d2-85ea229f97ba'}; change it, or anyone can
-    file mail into your users' Sent folders.
+Its options and their defaults: C{pyfilter check --help-filter
+sentfolder}.  Change C{siteid} from its default, or anyone can file mail
+into your users' Sent folders.
 
 Put it last in the chain, so that no copy is made of mail that a later
 filter refuses.  The copy is built completely before sendmail starts; the
@@ -60,7 +58,9 @@ def blindRecipients(message):
 class SentFolder(Filter):
     options = {
         "siteid": Option(DEFAULT_SITEID, string,
-                         "value of the X-Deliver-To-Sent-Folder header"),
+                         "value of the X-Deliver-To-Sent-Folder header; "
+                         "change it, or anyone can file mail into your "
+                         "users' Sent folders"),
     }
     onError = None
 
