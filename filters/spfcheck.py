@@ -16,20 +16,9 @@ not checked.  (Courier can check SPF itself; see its C{BOFHSPF*} settings.)
 The SPF DNS lookups go through the daemon's resolver without blocking.  A
 temperror is logged once per message, with the domain and the cause.
 
-Options (section C{[spfcheck.py]}):
-
-  - C{on_error}: the answer on a temperror: a reply such as
-    C{'451 4.4.3 ...'} (C{{domain}} in its text is replaced by the domain
-    checked), or C{'continue'} for no opinion (the message goes on
-    unchecked by SPF).  Default
-    C{'451 4.4.3 SPF check of {domain} failed temporarily, try again later'}.
-  - C{dns_timeout}: seconds one DNS lookup may take (default 5; the query
-    is sent again after 1 and 4 seconds, so one lost datagram costs a
-    second).  pyspf's and courier-pythonfilter's 20 let a single dead name
-    server use up the whole check.
-  - C{query_timeout}: seconds the whole check may take (default 20, the
-    least limit RFC 7208 section 4.6.4 allows); past it the result is
-    C{temperror}.
+Its options and their defaults: C{pyfilter check --help-filter spfcheck}.
+On a temperror the filter answers its C{on_error}, C{{domain}} in a reply's
+text replaced by the domain checked.
 
 A malformed client address in the control file gives
 C{451 Internal failure locating control files}.

@@ -4,25 +4,17 @@ whitelist_dnswl: accept mail from clients listed in a DNS whitelist.
 The client's address is looked up in every DNSWL zone at once, as an A
 record of the reversed address under the zone (C{1.2.0.192.list.dnswl.org}
 for 192.0.2.1; for IPv6 the 32 reversed nibbles).  The first zone, in the
-order given, that lists the client gives C{200 Ok}: the chain ends and the message is accepted (or,
-on a chain line C{whitelist_dnswl for A B}, only A and B are skipped).  An
-answer of C{127.0.0.255} (dnswl.org's "query refused") goes on to the next
+order given, that lists the client gives C{200 Ok}: the chain ends and
+the message is accepted (or, on a chain line C{whitelist_dnswl for A B},
+only A and B are skipped).  An answer of C{127.0.0.255} (dnswl.org's "query refused") goes on to the next
 zone; answers outside 127.0.0.0/8 (a resolver that invents answers) never
 whitelist.  Not listed anywhere, local mail, or a DNS failure or timeout:
 no opinion.
 
-Options (section C{[whitelist_dnswl.py]}):
-
-  - C{dnswl_zone}: the list of zones, tried in order.  Default
-    C{['list.dnswl.org']}.  A single string is taken as a one-zone list
-    (with a warning).
-  - C{min_trust}: the lowest trust level (last octet of the answer, 0 to 3
-    at dnswl.org) that whitelists.  Default 0: any listing.
-  - C{dns_timeout}: seconds all the lookups of one message may take.
-    Default 5.
-  - C{on_error}: the answer when no zone lists the client and one could
-    not answer (a DNS failure or timeout).  Default C{'continue'}: no
-    opinion.
+Its options and their defaults: C{pyfilter check --help-filter
+whitelist_dnswl}.  When no zone lists the client and one could not answer
+(a DNS failure or timeout) the filter answers its C{on_error}, by default
+C{'continue'}: no opinion.
 
 A malformed client address in the control file gives
 C{451 Internal failure locating control files}.
@@ -54,9 +46,13 @@ def zoneList(value):
 class WhitelistDNSWL(DNSListFilter):
     options = {
         "dnswl_zone": Option(["list.dnswl.org"], zoneList,
-                             "DNSWL zones, in order"),
+                             "the list of DNSWL zones, tried in order (a "
+                             "single string is taken as a one-zone list, "
+                             "with a warning)"),
         "min_trust": Option(0, nonNegativeInteger,
-                            "lowest trust level that whitelists"),
+                            "the lowest trust level (last octet of the "
+                            "answer, 0 to 3 at dnswl.org) that whitelists; "
+                            "0: any listing"),
     }
 
     def zones(self):

@@ -13,14 +13,8 @@ DNS failure or a check that takes too long is a C{temperror}: no opinion
 (the message is not whitelisted, and the rest of the chain decides), logged
 once per message with the domain and the cause.
 
-Options (section C{[whitelist_spf.py]}):
-
-  - C{dns_timeout}: seconds one DNS lookup may take (default 5; the query
-    is sent again after 1 and 4 seconds, so one lost datagram costs a
-    second).  pyspf's and courier-pythonfilter's 20 let a single dead name
-    server use up the whole check.
-  - C{query_timeout}: seconds the whole check may take (default 20, the
-    least limit RFC 7208 section 4.6.4 allows).
+Its options and their defaults: C{pyfilter check --help-filter
+whitelist_spf}.
 
 A malformed client address in the control file gives
 C{451 Internal failure locating control files}.

@@ -41,10 +41,13 @@ class SPFFilter(Filter):
         "dns_timeout": Option(DNS_TIMEOUT, positiveNumber,
                               "seconds one DNS lookup may take (the query is "
                               "sent again after 1 and 4 seconds, so one lost "
-                              "datagram costs a second)"),
+                              "datagram costs a second); pyspf's and "
+                              "courier-pythonfilter's 20 let a single dead "
+                              "name server use up the whole check"),
         "query_timeout": Option(MAX_QUERY_TIME, positiveNumber,
                                 "seconds the whole SPF check may take (RFC "
-                                "7208 section 4.6.4's least limit is 20)"),
+                                "7208 section 4.6.4's least limit is 20); "
+                                "past it the result is temperror"),
     }
 
     def match(self, message):
