@@ -15,27 +15,10 @@ is renewed at most once a second, and a change made through another server
 shows within a second).  The null sender is never checked.  Call-outs are
 considered abusive by many: enable this filter knowingly.
 
-Options (section C{[dialback.py]}):
-
-  - C{senders_ttl}: seconds a good or bad sender is remembered after its
-    last message (default 604800, a week).
-  - C{senders_purge_interval}: accepted for compatibility (default 43200);
-    the state store drops expired entries itself (C{[ttldb]}
-    C{purge_interval}).
-  - C{smtp_timeout}: seconds for the connection and for each SMTP command
-    (default 60).
-  - C{smtp_port}: the port called on each host (default 25).
-  - C{postmaster_addr}: the call-out's MAIL FROM address (default
-    C{postmaster@} followed by Courier's C{me}).
-  - C{dns_timeout}: seconds for each DNS lookup (default 10).
-  - C{deadline}: seconds the whole check of a message may take, lookups
-    and call-outs together (default: the filter's C{timeout}, less a
-    margin, so the check always answers before the chain gives up on it).
-    When it passes, the outcome so far is the answer.
-  - C{on_error}: the reply when the state store is unavailable, or
-    C{'continue'} (default C{'451 4.3.0 Temporary failure of the mail
-    filter's state store, try again later'}; the reference's name
-    C{on_store_error} is read too).
+Its options and their defaults: C{pyfilter check --help-filter dialback}.
+While the state store is unavailable the filter answers its C{on_error}
+(the reference's name C{on_store_error} is read too); C{'continue'} lets
+such mail through this filter.
 
 Replies (courier-pythonfilter's):
 
@@ -120,18 +103,28 @@ def verdictReply(verdict, sender):
 class Dialback(Filter):
     options = {
         "senders_ttl": Option(60 * 60 * 24 * 7, positiveNumber,
-                              "seconds a sender is remembered"),
+                              "seconds a good or bad sender is remembered "
+                              "after its last message (a week)"),
         "senders_purge_interval": Option(60 * 60 * 12, positiveNumber,
-                                         "accepted for compatibility"),
+                                         "accepted for compatibility; the "
+                                         "state store drops expired entries "
+                                         "itself ([ttldb] purge_interval)"),
         "smtp_timeout": Option(60, positiveNumber,
-                               "seconds for connecting and each command"),
-        "smtp_port": Option(25, port, "port called on each host"),
+                               "seconds for the connection and for each "
+                               "SMTP command"),
+        "smtp_port": Option(25, port, "the port called on each host"),
         "postmaster_addr": Option(None, optional(string),
-                                  "MAIL FROM of the call-out"),
-        "dns_timeout": Option(10, positiveNumber, "seconds per DNS lookup"),
+                                  "the call-out's MAIL FROM address; None: "
+                                  "postmaster@ followed by Courier's me"),
+        "dns_timeout": Option(10, positiveNumber,
+                              "seconds for each DNS lookup"),
         "deadline": Option(None, optional(positiveNumber),
-                           "seconds for the whole check of a message "
-                           "(default: the filter's timeout)"),
+                           "seconds the whole check of a message may take, "
+                           "lookups and call-outs together; None: the "
+                           "filter's timeout less a margin, so the check "
+                           "always answers before the chain gives up on "
+                           "it; when it passes, the outcome so far is the "
+                           "answer"),
     }
     onError = STORE_UNAVAILABLE
 

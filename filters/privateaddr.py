@@ -9,35 +9,11 @@ the envelope sender is not approved, the whole message is refused (Courier's
 filters decide for all recipients at once), and the refusal is logged as
 C{Message to <rcpt> from <sender> refused by privateaddr.py}.
 
-Options (section C{[privateaddr.py]}):
-
-  - C{private_rcpts}: recipient address to a list of regular expressions
-    of the senders allowed.  A sender is allowed when a pattern matches all
-    of it (courier-pythonfilter only anchored the start: write C{.*} where
-    a prefix is meant), case-sensitively (use C{(?i)} otherwise).  Default
-    C{{}}: nothing is private (the reference's default was one site's own
-    policy).
-
-  An LDAP directory can list the allowed senders too (it is used for the
-  recipients not in C{private_rcpts}):
-
-  - C{ldap_url}: C{'ldap://host[:port]'}; default C{None}, no directory.
-  - C{ldap_base_dn}: where to search.  Default C{''}.
-  - C{ldap_filter}: the search filter, C{%s} standing for the recipient
-    address (escaped).  Default C{'(mail=%s)'}.
-  - C{ldap_attribute}: the attribute of the found entries listing the
-    allowed senders; a value is a whole address, or C{@domain} for every
-    sender of that domain (case-insensitive).  A recipient is private when
-    this attribute has values.  Default C{'allowedSender'}.
-  - C{ldap_bind_dn}, C{ldap_bind_password}: a simple bind before searching;
-    default C{None} (anonymous).
-  - C{ldap_timeout}: seconds for a lookup, waiting included (default 10).
-  - C{ldap_max_connections}: concurrent connections (default 4).
-  - C{ldap_cache_ttl}: seconds an answer is kept (default 300).
-  - C{ldap_cache_size}: answers kept at most (default 10000).
-  - C{unavailable_reply}: the reply when the directory cannot answer;
-    C{{reason}} is replaced by the reason.  Default
-    C{'451 Cannot check privacy settings now, try again later'}.
+An LDAP directory (C{ldap_url}) can list the allowed senders too; it is
+used for the recipients not in C{private_rcpts}.  Its options and their
+defaults: C{pyfilter check --help-filter privateaddr}.  When the directory
+cannot answer the filter answers its C{on_error}, C{{reason}} replaced by
+the reason (the reference's name C{unavailable_reply} is read too).
 
 Reply: C{517 Sender is not allowed by privacy settings.}
 """
@@ -95,17 +71,35 @@ def senderAllowed(sender, allowed):
 
 class PrivateAddr(Filter):
     options = {
-        "private_rcpts": Option({}, mapping(string, patternList),
-                                "recipient to allowed sender patterns"),
-        "ldap_url": Option(None, optional(ldapURL), "ldap://host[:port]"),
-        "ldap_base_dn": Option("", string, "search base"),
+        "private_rcpts": Option(
+            {}, mapping(string, patternList),
+            "recipient address to a list of regular expressions of the "
+            "senders allowed; a sender is allowed when a pattern matches "
+            "all of it (courier-pythonfilter only anchored the start: write "
+            ".* where a prefix is meant), case-sensitively (use (?i) "
+            "otherwise); the default makes nothing private (the "
+            "reference's was one site's own policy)"),
+        "ldap_url": Option(None, optional(ldapURL),
+                           "'ldap://host[:port]' of the directory; None: "
+                           "no directory"),
+        "ldap_base_dn": Option("", string,
+                               "where to search (required with ldap_url)"),
         "ldap_filter": Option("(mail=%s)", ldap.checkFilterTemplate,
-                              "search filter, %s is the recipient"),
+                              "the search filter, %s standing for the "
+                              "recipient address (escaped)"),
         "ldap_attribute": Option("allowedSender", string,
-                                 "attribute listing allowed senders"),
-        "ldap_bind_dn": Option(None, optional(string), "bind DN"),
-        "ldap_bind_password": Option("", string, "bind password"),
-        "ldap_timeout": Option(10.0, positiveNumber, "seconds for a lookup"),
+                                 "the attribute of the found entries "
+                                 "listing the allowed senders: a whole "
+                                 "address, or @domain for every sender of "
+                                 "that domain (case-insensitive); a "
+                                 "recipient is private when it has values"),
+        "ldap_bind_dn": Option(None, optional(string),
+                               "DN of a simple bind before searching; "
+                               "None: anonymous"),
+        "ldap_bind_password": Option("", string,
+                                     "password of the simple bind"),
+        "ldap_timeout": Option(10.0, positiveNumber,
+                               "seconds for a lookup, waiting included"),
         "ldap_max_connections": Option(4, positiveInteger,
                                        "concurrent LDAP connections"),
         "ldap_cache_ttl": Option(300.0, positiveNumber,

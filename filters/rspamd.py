@@ -14,21 +14,10 @@ queue id, the authenticated user, this host's name), and then:
     its signing made (put on top, so that the signature stays valid).
     The data file is rewritten atomically; other bytes stay as they were.
 
-Options (section C{[rspamd.py]}):
-
-  - C{url}: the normal worker.  Default C{'http://127.0.0.1:11333'}.
-  - C{hand_over}: C{'stream'} (default) sends the message's bytes;
-    C{'file'} sends only its path (rspamd's user, C{_rspamd}, must be able
-    to read Courier's spool: add it to group C{courier}).
-  - C{request_headers}: further request headers, such as
-    C{{'Settings-ID': 'outbound'}}.  Default C{{}}.
-  - C{controller}, C{password}: rspamd's controller and its password,
-    for C{pyfilter rspamd learn-spam|learn-ham}.
-  - C{reject_reply}: the reply text of a reject without rspamd's message.
-  - C{actions}: replies by action name overriding the above, a reply
-    text (C{'550 go away'}) or C{'accept'}.
-  - the common C{timeout}, C{on_error} (default C{451}; C{'continue'}
-    accepts when rspamd fails) and C{testing}.
+Its options and their defaults: C{pyfilter check --help-filter rspamd}.
+When rspamd fails, cannot be reached or does not answer in time the filter
+answers its C{on_error} (C{'continue'} accepts such mail); C{testing} logs
+the verdict without carrying it out.
 """
 
 from pyfilter.clients import rspamd
@@ -89,15 +78,25 @@ class Rspamd(Filter):
     options = {
         "url": Option("http://127.0.0.1:11333", string,
                       "rspamd's normal worker"),
-        "hand_over": Option("stream", handOver, "'stream' or 'file'"),
-        "request_headers": Option({}, textMap, "further request headers"),
+        "hand_over": Option("stream", handOver,
+                            "'stream' sends the message's bytes; 'file' "
+                            "sends only its path (rspamd's user, _rspamd, "
+                            "must be able to read Courier's spool: add it "
+                            "to group courier)"),
+        "request_headers": Option({}, textMap,
+                                  "further request headers, such as "
+                                  "{'Settings-ID': 'outbound'}"),
         "controller": Option("http://127.0.0.1:11334", string,
-                             "rspamd's controller (learning)"),
+                             "rspamd's controller, for pyfilter rspamd "
+                             "learn-spam|learn-ham"),
         "password": Option(None, optional(string),
                            "the controller's password"),
         "reject_reply": Option("Mail rejected - spam detected", string,
-                               "text of a reject without rspamd's"),
-        "actions": Option({}, textMap, "reply or 'accept' by action"),
+                               "the reply text of a reject without "
+                               "rspamd's message"),
+        "actions": Option({}, textMap,
+                          "replies by action name overriding the above: a "
+                          "reply text ('550 go away') or 'accept'"),
     }
     onError = "451 Spam scanner error: {reason}"
 
