@@ -11,7 +11,9 @@ support, the state store and the quarantine.
   - L{giveToDirectoryOwner}: files that root creates in a directory of the
     daemon's (an administrator running C{pyfilter import-state} or
     C{pyfilter quarantine} as root) are given to the directory's owner, so
-    that the daemon (Courier's mail user) can use them.
+    that the daemon (Courier's mail user) can use them;
+  - L{messageFiles}: the message files an admin names on a command line
+    (files, Maildirs, directories).
 """
 
 import os
@@ -81,3 +83,25 @@ def giveToDirectoryOwner(directory, names):
                      owner.st_gid)
         except OSError:
             pass
+
+
+def messageFiles(paths):
+    """
+    The message files C{paths} name, in order: each path that is not a
+    directory as it is (it may not exist: its reader reports that), the
+    files of a Maildir's C{cur} and C{new}, the files of any other
+    directory, each directory's by name.
+    """
+    for path in paths:
+        if not os.path.isdir(path):
+            yield path
+            continue
+        folders = [os.path.join(path, sub) for sub in ("cur", "new")]
+        if not any(os.path.isdir(folder) for folder in folders):
+            folders = [path]
+        for folder in folders:
+            if os.path.isdir(folder):
+                for name in sorted(os.listdir(folder)):
+                    full = os.path.join(folder, name)
+                    if os.path.isfile(full):
+                        yield full

@@ -10,6 +10,7 @@ from twisted.trial import unittest
 
 from pyfilter import testing
 from pyfilter.clients.rspamd import RspamdClient
+from pyfilter.files import messageFiles
 from tests import rspamd, services
 from tests.test_rspamdclient import HAM, OUTGOING, withPattern
 
@@ -154,7 +155,7 @@ class LearnCommandTests(unittest.TestCase):
             return defer.ensureDeferred(rspamdlearn.learnAll(
                 RspamdClient(reactor, self.rspamd.controllerAddress, 20.0,
                              password=self.rspamd.enablePassword),
-                list(rspamdlearn.messages(argv)), True, out, err))
+                list(messageFiles(argv)), True, out, err))
         return defer.maybeDeferred(work, reactor).addCallback(
             lambda status: (status, out.getvalue(), err.getvalue()))
 

@@ -29,6 +29,7 @@ from pyfilter.clients.rspamd import RspamdClient, RspamdError
 from pyfilter.config.locations import MODULES_CONFIGS, firstExisting
 from pyfilter.config.errors import ConfigError
 from pyfilter.config.modulesfile import ModulesConfig
+from pyfilter.files import messageFiles
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 64
 DEFAULT_CONTROLLER = "http://127.0.0.1:11334"
@@ -51,26 +52,6 @@ class Options(usage.Options):
             raise usage.UsageError("no file to learn")
         self["spam"] = command == "learn-spam"
         self["files"] = files
-
-
-def messages(paths):
-    """
-    The message files C{paths} name: files, and the files of directories
-    (a Maildir's C{cur} and C{new}).
-    """
-    for path in paths:
-        if not os.path.isdir(path):
-            yield path
-            continue
-        folders = [os.path.join(path, sub) for sub in ("cur", "new")]
-        if not any(os.path.isdir(folder) for folder in folders):
-            folders = [path]
-        for folder in folders:
-            if os.path.isdir(folder):
-                for name in sorted(os.listdir(folder)):
-                    full = os.path.join(folder, name)
-                    if os.path.isfile(full):
-                        yield full
 
 
 def settings(options):
@@ -122,7 +103,7 @@ def main(argv, stdout=None, stderr=None, reactor=None):
         client = RspamdClient(reactor, controller, options["timeout"],
                               password=password)
         return defer.ensureDeferred(learnAll(
-            client, list(messages(options["files"])), options["spam"],
+            client, list(messageFiles(options["files"])), options["spam"],
             stdout, stderr))
 
     return runOnReactor(work, EXIT_FAILED, reactor)
