@@ -15,7 +15,12 @@ from tests import legacymods
 from tests.helpers import courierSysconf, samplePaths
 
 
-class CheckTests(unittest.TestCase):
+class CheckFiles:
+    """
+    A test case's directory with Courier's configuration and an empty
+    modules file, and files written into it (a mixin for trial cases).
+    """
+
     def setUp(self):
         self.directory = self.mktemp()
         os.makedirs(self.directory)
@@ -24,9 +29,13 @@ class CheckTests(unittest.TestCase):
 
     def write(self, name, text):
         path = os.path.join(self.directory, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             f.write(text)
         return path
+
+
+class CheckTests(CheckFiles, unittest.TestCase):
 
     def check(self, chain, sample, *extra):
         """

@@ -3,18 +3,37 @@ C{pyfilter check}: run the filter chain once over a message, as the daemon
 would, and show what each filter decided.
 
     pyfilter check [options] DATAFILE CONTROLFILE...
+    pyfilter check [options] --to ADDRESS [--to ...] [--from ADDRESS]
+        [--ip ADDRESS [--helo NAME]] [--auth USER] MESSAGE...
+
+The first form takes a message in Courier's queue: its data file and its
+control files.  The second takes saved messages (C{.eml} files, Maildir
+files, Maildirs, whose C{cur} and C{new} are read, or any directory, whose
+files are read) with the envelope given as options: each is written with
+the control file Courier would write into a private temporary spool
+(removed afterwards) and checked, one after another.  The sender is
+C{--from} (C{<>} for the null sender), else the message's C{Return-Path},
+else the null sender; without C{--ip} the message is local mail (no client
+address); the HELO name defaults to the address literal C{[ADDRESS]}.
 
 The chain and its filters are built from the same files and options as the
 daemon's.  One line is printed per filter (its name, its verdict: the reply,
 C{no opinion}, C{skipped}, C{error}, C{timeout} or C{deadline}, and the time
-it took), then the final reply as the last line.  Filters' log lines go to
-standard error.
+it took), then the final reply as the last line; with several messages,
+each comes under a C{==> FILE <==} heading and a summary line ends the
+output.  C{--json} prints a JSON object per message instead (see
+L{pyfilter.cli.checkreport.JsonReport}).  Filters' log lines go to
+standard error, and so does the reason a message could not be read.
 
 Exit status: 0 when the message would be accepted (2xx or 0xx), 4 for a
 temporary failure (4xx), 5 for a permanent one (5xx), 1 for a usage or
-configuration error (explained on standard error).
+configuration error or a message that could not be read (explained on
+standard error).  With several messages, the worst of theirs: 1 if any
+could not be read, else 5 if any was refused, else 4 if any was deferred,
+else 0.
 """
 
+import ipaddress
 import os
 import sys
 
@@ -31,69 +50,85 @@ from pyfilter.config.errors import ConfigError
 from pyfilter.engine.message import Message
 from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.config.arguments import ConfigOptions
+from pyfilter.files import messageFiles
 from pyfilter.legacy.adapter import LegacySupport
+from pyfilter.cli.checkreport import (
+    EXIT_ACCEPTED, EXIT_ERROR, JsonReport, Tally, TextReport, exitStatus)
 from pyfilter.cli.reactorrun import runOnReactor
+from pyfilter.cli.savedmail import Envelope, TemporarySpool
 
-EXIT_ACCEPTED = 0
-EXIT_ERROR = 1
-EXIT_TEMPORARY = 4
-EXIT_PERMANENT = 5
+_ENVELOPE = ("from", "ip", "helo", "auth")
 
 
 class Options(ConfigOptions):
-    synopsis = "Usage: pyfilter check [options] DATAFILE CONTROLFILE..."
+    synopsis = ("Usage: pyfilter check [options] DATAFILE CONTROLFILE...\n"
+                "       pyfilter check [options] --to ADDRESS... "
+                "MESSAGE|DIRECTORY...")
     longdesc = ("Run pyfilter's chain once over a message in Courier's "
-                "queue format and print each filter's verdict.")
+                "queue format, or over saved messages with the envelope "
+                "given as options, and print each filter's verdict.  The "
+                "sender defaults to the message's Return-Path, else <>.")
     optParameters = [
         ["help-filter", None, None, "print what filter NAME does and its "
          "options, then exit"],
+        ["from", None, None, "a saved message's envelope sender (<> for "
+         "none) [default: its Return-Path, else <>]"],
+        ["ip", None, None, "the SMTP client's address [default: none, "
+         "local mail]"],
+        ["helo", None, None, "the SMTP client's HELO name (with --ip) "
+         "[default: [IP]]"],
+        ["auth", None, None, "the SMTP AUTH user [default: none]"],
+    ]
+    optFlags = [
+        ["json", None, "print one JSON object per message"],
     ]
 
-    def parseArgs(self, dataFile=None, *controlFiles):
+    def __init__(self):
+        super().__init__()
+        self["to"] = []
+
+    def opt_to(self, value):
+        """
+        a recipient of the saved messages (repeatable; required for them)
+        """
+        self["to"].append(value)
+
+    def parseArgs(self, *paths):
         if self["help-filter"] is not None:
             return
-        if dataFile is None or not controlFiles:
+        self["saved"] = bool(self["to"])
+        if self["saved"]:
+            if not paths:
+                raise usage.UsageError("no message file given")
+            self["files"] = list(messageFiles(paths))
+            self["several"] = len(paths) > 1 or any(
+                os.path.isdir(path) for path in paths)
+            return
+        given = [f"--{name}" for name in _ENVELOPE if self[name] is not None]
+        if given:
+            raise usage.UsageError(f"{', '.join(given)} need --to (a saved "
+                                   f"message's envelope)")
+        if len(paths) < 2:
             raise usage.UsageError("a data file and at least one control "
-                                   "file are required")
-        self["data"] = dataFile
-        self["controls"] = list(controlFiles)
+                                   "file are required (or saved messages "
+                                   "with --to)")
+        self["data"], self["controls"] = paths[0], list(paths[1:])
+        self["several"] = False
 
     def postOptions(self):
         super().postOptions()
-        if self["help-filter"] is None and not os.path.isfile(self["data"]):
+        if self["help-filter"] is not None:
+            return
+        if self["saved"]:
+            if self["helo"] is not None and self["ip"] is None:
+                raise usage.UsageError("--helo needs --ip")
+            if self["ip"] is not None:
+                try:
+                    ipaddress.ip_address(self["ip"])
+                except ValueError as e:
+                    raise usage.UsageError(f"--ip: {e}") from e
+        elif not os.path.isfile(self["data"]):
             raise usage.UsageError(f"no data file {self['data']}")
-
-
-def verdict(outcome):
-    """
-    How a filter's outcome is shown: its reply, or a word.
-    """
-    if outcome is None:
-        return "no opinion"
-    return str(outcome)
-
-
-def exitStatus(reply):
-    if reply.accepts:
-        return EXIT_ACCEPTED
-    return EXIT_PERMANENT if reply.digit == "5" else EXIT_TEMPORARY
-
-
-class _Report:
-    """
-    Prints the verdicts as the chain reaches them.
-    """
-
-    def __init__(self, stdout):
-        self.stdout = stdout
-
-    def observe(self, entry, outcome, seconds):
-        testing = " (testing)" if entry.testing else ""
-        self.stdout.write(f"{entry.name:20} {verdict(outcome)}{testing} "
-                          f"({seconds * 1000:.1f} ms)\n")
-
-    def final(self, reply):
-        self.stdout.write(f"{reply}\n")
 
 
 def _logTo(stream):
@@ -104,11 +139,72 @@ def _logTo(stream):
     return observer
 
 
+def _queueId(reactor, number):
+    """
+    A queue id in Courier's form for the C{number}th saved message.
+    """
+    return f"{number:016X}.{int(reactor.seconds()):016X}.{os.getpid():08X}"
+
+
+@defer.inlineCallbacks
+def _checkSaved(reactor, chain, context, options, report):
+    """
+    Check each saved message in turn, each in the temporary spool while it
+    is checked; print the summary.
+
+    @return: a Deferred firing with the worst exit status.
+    """
+    envelope = Envelope(options["from"], options["to"], options["ip"],
+                        options["helo"], options["auth"])
+    spool = TemporarySpool()
+    tally = Tally()
+    try:
+        for number, path in enumerate(options["files"], 1):
+            report.begin(path)
+            try:
+                dataPath, controlPath = spool.queue(
+                    path, envelope, _queueId(reactor, number))
+                message = Message(dataPath, [controlPath],
+                                  ControlFiles.read([controlPath]),
+                                  threads=context.threads)
+            except (OSError, ControlFileError) as e:
+                reason = getattr(e, "strerror", None) or str(e)
+                report.failed(path, f"cannot read it: {reason}")
+                tally.add(EXIT_ERROR)
+                continue
+            try:
+                reply = yield chain.decide(message, observe=report.observe)
+            finally:
+                spool.discard(dataPath)
+            report.final(reply)
+            tally.add(exitStatus(reply))
+    finally:
+        spool.remove()
+    report.summary(tally)
+    return tally.status()
+
+
+@defer.inlineCallbacks
+def _checkQueued(chain, context, options, report):
+    """
+    Check the message in Courier's queue files.
+
+    @raise ControlFileError: its control files cannot be read.
+    """
+    message = Message(options["data"], options["controls"],
+                      ControlFiles.read(options["controls"]),
+                      threads=context.threads)
+    report.begin(options["data"])
+    reply = yield chain.decide(message, observe=report.observe)
+    report.final(reply)
+    return exitStatus(reply)
+
+
 @defer.inlineCallbacks
 def check(reactor, options, stdout, stderr):
     """
-    Build the chain, decide about the message, print the verdicts (and the
-    filters' log lines on C{stderr}).
+    Build the chain, decide about the message(s), print the verdicts (and
+    the filters' log lines on C{stderr}).
 
     @return: a Deferred firing with the exit status.
     @raise ConfigError: the configuration is wrong.
@@ -122,19 +218,20 @@ def check(reactor, options, stdout, stderr):
                             options["state-dir"], options["resolvers"])
     observer = _logTo(stderr)
     globalLogPublisher.addObserver(observer)
+    report = (JsonReport if options["json"] else TextReport)(
+        stdout, stderr, options["several"])
     try:
         chain = yield loader.buildChain(options["config"], modules, context,
                                         settings, LegacySupport(context))
-        message = Message(options["data"], options["controls"],
-                          ControlFiles.read(options["controls"]),
-                          threads=context.threads)
-        report = _Report(stdout)
-        reply = yield chain.decide(message, observe=report.observe)
-        report.final(reply)
+        if options["saved"]:
+            status = yield _checkSaved(reactor, chain, context, options,
+                                       report)
+        else:
+            status = yield _checkQueued(chain, context, options, report)
     finally:
         yield context.close()
         globalLogPublisher.removeObserver(observer)
-    return exitStatus(reply)
+    return status
 
 
 def _run(reactor, options, stdout, stderr):
