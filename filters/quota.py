@@ -13,12 +13,10 @@ against its own working directory).  The size of the incoming message is
 not counted, as in the reference.  The authdaemond socket comes from section
 C{[authdaemon.py]} (see L{pyfilter.clients.authdaemond}).
 
-Option (section C{[quota.py]}):
-
-  - C{unavailable_reply}: the reply when authdaemond cannot answer;
-    C{{reason}} is replaced by the reason.  Default
-    C{'451 Cannot check mailbox quotas now, try again later'}; C{''} lets
-    the mail pass unchecked.
+Its options and their defaults: C{pyfilter check --help-filter quota}.
+When authdaemond cannot answer the filter answers its C{on_error},
+C{{reason}} replaced by the reason (the reference's name
+C{unavailable_reply} is read too, C{''} letting mail pass unchecked).
 
 Reply: C{421 User "<user>" is over quota} for the first recipient over
 quota (the reference's text and code; the whole message is deferred, as

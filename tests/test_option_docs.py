@@ -7,12 +7,13 @@ only place an option is described.
 import importlib
 import io
 import pkgutil
+import re
 
 from twisted.trial import unittest
 
 import filters
 from pyfilter.cli import check
-from pyfilter.engine.filter import ownOptions
+from pyfilter.engine.filter import RENAMED, ownOptions
 
 
 def filterModules():
@@ -26,7 +27,34 @@ def filterModules():
             yield info.name, found
 
 
+#: A docstring line that starts describing an option: a list item or a
+#: line beginning with the option's name (or several, comma-separated),
+#: then ':', '(' or a dash, as in "  - C{max_connections}: concurrent...".
+DESCRIBES = re.compile(r"\s*(?:- )?C\{(\w+)\}(?:, C\{\w+\})*\s*[:(\u2014-]")
+
+#: Options every filter has or accepts under an older name.
+COMMON = {"testing", "timeout", "on_error", "inverse", *RENAMED}
+
+
 class OptionDocTests(unittest.TestCase):
+    def test_docstringsDoNotRepeatOptions(self):
+        """
+        No filter's module docstring has a line that describes one of its
+        options (that is the option's C{doc}); each points to
+        C{--help-filter NAME} instead.
+        """
+        repeated, pointerless = [], []
+        for name, cls in filterModules():
+            doc = importlib.import_module("filters." + name).__doc__ or ""
+            options = set(ownOptions(cls)) | COMMON
+            for line in doc.splitlines():
+                found = DESCRIBES.match(line)
+                if found and found.group(1) in options:
+                    repeated.append(f"{name}: {line.strip()}")
+            if options - COMMON and "--help-filter" not in doc:
+                pointerless.append(name)
+        self.assertEqual((repeated, pointerless), ([], []))
+
     def test_everyOptionDocumented(self):
         """
         No filter option has an empty C{doc}.
