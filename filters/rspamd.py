@@ -22,34 +22,11 @@ the verdict without carrying it out.
 
 from pyfilter.clients import rspamd
 from pyfilter.engine.filter import Filter
-from pyfilter.engine.options import Option, optional, string
+from pyfilter.engine.options import (
+    Option, mapping, oneOf, optional, replyOr, string)
 from pyfilter.engine.reply import Reply
 
 _TEMPORARY = ("soft reject", "greylist")
-
-
-def textMap(value):
-    if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str)
-            for k, v in value.items()):
-        raise ValueError("expected a dict of strings to strings")
-    return dict(value)
-
-
-def handOver(value):
-    if value not in ("stream", "file"):
-        raise ValueError("expected 'stream' or 'file'")
-    return value
-
-
-def parseReply(text):
-    """
-    A reply from a configured text: C{'550 text'} or just a text.
-    """
-    code, _, rest = text.partition(" ")
-    if len(code) == 3 and code.isdigit():
-        return Reply(code, rest)
-    return Reply("554", text)
 
 
 def removeField(edit, name, index):
@@ -78,12 +55,12 @@ class Rspamd(Filter):
     options = {
         "url": Option("http://127.0.0.1:11333", string,
                       "rspamd's normal worker"),
-        "hand_over": Option("stream", handOver,
+        "hand_over": Option("stream", oneOf("stream", "file"),
                             "'stream' sends the message's bytes; 'file' "
                             "sends only its path (rspamd's user, _rspamd, "
                             "must be able to read Courier's spool: add it "
                             "to group courier)"),
-        "request_headers": Option({}, textMap,
+        "request_headers": Option({}, mapping(string, string),
                                   "further request headers, such as "
                                   "{'Settings-ID': 'outbound'}"),
         "controller": Option("http://127.0.0.1:11334", string,
@@ -94,9 +71,9 @@ class Rspamd(Filter):
         "reject_reply": Option("Mail rejected - spam detected", string,
                                "the reply text of a reject without "
                                "rspamd's message"),
-        "actions": Option({}, textMap,
+        "actions": Option({}, mapping(string, replyOr("accept")),
                           "replies by action name overriding the above: a "
-                          "reply text ('550 go away') or 'accept'"),
+                          "reply ('550 go away') or 'accept'"),
     }
     onError = "451 Spam scanner error: {reason}"
 
@@ -129,7 +106,7 @@ class Rspamd(Filter):
         if override == "accept":
             return self.apply(message, result)
         if override is not None:
-            return parseReply(override)
+            return Reply.fromString(override)
         if result.action == "reject":
             return Reply("554", result.smtpMessage
                          or self.config["reject_reply"])

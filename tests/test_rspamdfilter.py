@@ -198,3 +198,16 @@ class VerdictTests(unittest.TestCase):
         reply = self.verdict("reject")
         self.assertEqual((reply.code, reply.lines),
                          ("554", ("Mail rejected - spam detected",)))
+
+    def test_actionsChecked(self):
+        """An action's override must be a reply or 'accept'."""
+        from pyfilter import ConfigError
+        error = self.assertRaises(
+            ConfigError, testing.Harness, self, "rspamd",
+            "actions = {'reject': 'go away'}")
+        self.assertIn("[rspamd.py] actions", str(error))
+        harness = testing.Harness(
+            self, "rspamd", "actions = {'reject': '550 no', 'greylist': "
+            "'accept'}")
+        self.assertEqual(harness.filter.config["actions"]["greylist"],
+                         "accept")

@@ -164,6 +164,20 @@ def reply(value):
     return value
 
 
+def replyOr(*words):
+    """
+    A reply (see L{reply}) or one of C{words}.
+    """
+    def checkReplyOr(value):
+        if value in words:
+            return value
+        _expect(isinstance(value, str) and Reply.looksLikeReply(value),
+                "a reply such as '451 text', or "
+                + " or ".join(repr(word) for word in words))
+        return value
+    return checkReplyOr
+
+
 def onError(value):
     """
     What a filter answers when a service it needs cannot answer: a reply
@@ -171,8 +185,4 @@ def onError(value):
     no opinion, the chain goes on (the admin's explicit choice to let mail
     pass unchecked).
     """
-    if value == CONTINUE:
-        return value
-    _expect(isinstance(value, str) and Reply.looksLikeReply(value),
-            "a reply such as '451 text', or 'continue'")
-    return value
+    return replyOr(CONTINUE)(value)
