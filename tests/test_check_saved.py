@@ -182,7 +182,7 @@ class SavedMessageTests(CheckFiles, unittest.TestCase):
         self.assertRegex(lines[4], r"^attachments +" + REFUSED + r" \(")
         self.assertEqual(lines[5:], [
             REFUSED, "2 messages: 1 accepted (2xx), 0 temporary (4xx), "
-            "1 refused (5xx), 0 errors"])
+            "1 refused (5xx), 0 unreadable"])
         self.assertEqual(status, 5)
 
     def test_spoolRemoved(self):
@@ -232,9 +232,13 @@ class SavedMessageTests(CheckFiles, unittest.TestCase):
             refusedSample())
         self.assertIn(f"pyfilter check: {missing}: cannot read it: ",
                       errors)
-        self.assertEqual(output.splitlines()[-1],
+        lines = output.splitlines()
+        self.assertEqual(lines[:2], [f"==> {missing} <==",
+                                     "not checked: cannot read it: No such "
+                                     "file or directory"])
+        self.assertEqual(lines[-1],
                          "3 messages: 1 accepted (2xx), 0 temporary (4xx), "
-                         "1 refused (5xx), 1 errors")
+                         "1 refused (5xx), 1 unreadable")
         self.assertEqual(status, 1)
 
     def test_unreadableJson(self):

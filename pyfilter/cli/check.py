@@ -23,7 +23,8 @@ it took), then the final reply as the last line; with several messages,
 each comes under a C{==> FILE <==} heading and a summary line ends the
 output.  C{--json} prints a JSON object per message instead (see
 L{pyfilter.cli.checkreport.JsonReport}).  Filters' log lines go to
-standard error, and so does the reason a message could not be read.
+standard error, and so does the reason a message could not be read (with
+several, a C{not checked:} line under its heading tells it too).
 
 Exit status: 0 when the message would be accepted (2xx or 0xx), 4 for a
 temporary failure (4xx), 5 for a permanent one (5xx), 1 for a usage or

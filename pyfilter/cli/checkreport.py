@@ -64,7 +64,8 @@ class TextReport:
     """
     One line per filter as the chain reaches it (name, verdict, time), then
     the final reply; with several messages, each under a C{==> FILE <==}
-    heading and a summary line at the end.
+    heading (with C{not checked: REASON} under it for a file that could not
+    be read) and a summary line at the end.
     """
 
     def __init__(self, stdout, stderr, several):
@@ -86,6 +87,8 @@ class TextReport:
 
     def failed(self, path, reason):
         self.stderr.write(f"pyfilter check: {path}: {reason}\n")
+        if self.several:
+            self.stdout.write(f"not checked: {reason}\n")
 
     def summary(self, tally):
         if self.several:
@@ -93,7 +96,7 @@ class TextReport:
             self.stdout.write(
                 f"{c['messages']} messages: {c['2xx']} accepted (2xx), "
                 f"{c['4xx']} temporary (4xx), {c['5xx']} refused (5xx), "
-                f"{c['errors']} errors\n")
+                f"{c['errors']} unreadable\n")
 
 
 class JsonReport:
