@@ -17,6 +17,7 @@ from pyfilter.cli import check
 from pyfilter.cli.checkreport import worst
 from pyfilter.cli.savedmail import Envelope, TemporarySpool, returnPath
 from pyfilter.courier.control import ControlFiles
+from pyfilter.courier.queuefiles import copyWithLF
 from pyfilter.engine.message import Message
 from tests.helpers import samplePaths
 from tests.test_check import CheckFiles
@@ -270,3 +271,12 @@ class SavedMessageTests(CheckFiles, unittest.TestCase):
             status, output, errors = self.check("attachments\n", *argv)
             self.assertEqual((status, output), (1, ""), argv)
             self.assertIn("Usage:", errors)
+
+
+class CopyWithLFTests(unittest.TestCase):
+    def test_crlf(self):
+        """CRLF becomes LF, also across chunks; a lone CR stays."""
+        for size in (1, 2, 3, 65536):
+            target = io.BytesIO()
+            copyWithLF(io.BytesIO(b"a\r\nb\rc\r\n\r\nd\r"), target, size)
+            self.assertEqual(target.getvalue(), b"a\nb\rc\n\nd\r", size)

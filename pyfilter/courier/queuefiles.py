@@ -7,7 +7,6 @@ saved message.
 
 import ipaddress
 import os
-import shutil
 
 DEFAULT_QUEUE_ID = "0000000000000001.0000000000000001.00000001"
 
@@ -40,16 +39,19 @@ def controlRecords(sender, recipients, ip=None, helo="client.example",
 def writeQueueFiles(directory, data=None, source=None, **envelope):
     """
     Write C{D1} (the message: C{data} bytes, or a copy of the file
-    C{source}) and C{C1} (the control file for C{envelope}, see
+    C{source} with its lines ending in LF, as Courier's data files end
+    them) and C{C1} (the control file for C{envelope}, see
     L{controlRecords}) into C{directory}.
 
     @return: C{(dataPath, controlPath)}.
+    @raise OSError: C{source} cannot be read.
     """
     os.makedirs(directory, exist_ok=True)
     dataPath = os.path.join(directory, "D1")
     controlPath = os.path.join(directory, "C1")
     if source is not None:
-        shutil.copyfile(source, dataPath)
+        with open(source, "rb") as original, open(dataPath, "wb") as copy:
+            copyWithLF(original, copy)
     else:
         with open(dataPath, "wb") as f:
             f.write(data)
@@ -57,3 +59,21 @@ def writeQueueFiles(directory, data=None, source=None, **envelope):
         f.write("".join(line + "\n" for line in controlRecords(**envelope))
                 .encode("utf-8"))
     return dataPath, controlPath
+
+
+def copyWithLF(source, target, chunkSize=65536):
+    """
+    Copy the open binary file C{source} to C{target}, each CRLF written as
+    LF (a saved C{.eml} often has CRLF; Courier's data files have LF).
+    """
+    pending = b""
+    while True:
+        chunk = source.read(chunkSize)
+        if not chunk:
+            target.write(pending)
+            return
+        chunk = pending + chunk
+        # A CR at the end of a chunk may begin a CRLF: keep it for the next.
+        pending = b"\r" if chunk.endswith(b"\r") else b""
+        target.write(chunk[:len(chunk) - len(pending)].replace(b"\r\n",
+                                                                b"\n"))
