@@ -7,14 +7,20 @@ import os
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
 
-from pyfilter.engine.loader import makeFilter
-from pyfilter.config.modulesfile import ModulesConfig
+from pyfilter import testing
 from pyfilter.engine.reply import OK
-from tests.helpers import sampleMessage, samplePaths, writeMessage
+from tests.helpers import sampleMessage, samplePaths
 
 
-def simpleFilter(name):
-    return makeFilter(name, ModulesConfig(), None)
+def decide(testCase, name, message=None, **envelope):
+    """
+    The answer of filter C{name}, started by L{testing.Harness}, for
+    C{message} (by default one written from C{envelope}).
+    """
+    harness = testing.Harness(testCase, name)
+    if message is None:
+        message = harness.message(**envelope)
+    return harness.decide(message)
 
 
 def loggedLines(events):
@@ -24,35 +30,34 @@ def loggedLines(events):
 class WhitelistAuthTests(unittest.TestCase):
     def test_authenticatedAccepted(self):
         """Mail submitted with SMTP AUTH is answered 200 Ok."""
-        reply = simpleFilter("whitelist_auth").consider(
-            sampleMessage("c-auth"))
+        reply = decide(self, "whitelist_auth", sampleMessage("c-auth"))
         self.assertEqual(reply, OK)
         self.assertEqual(reply.toBytes(), b"200 Ok\n")
 
     def test_unauthenticatedNoOpinion(self):
         """Mail without an auth user gets no opinion."""
-        self.assertIsNone(simpleFilter("whitelist_auth").consider(
-            sampleMessage("a-plain")))
+        self.assertIsNone(decide(self, "whitelist_auth",
+                                 sampleMessage("a-plain")))
 
     def test_emptyAuthUserNoOpinion(self):
         """An empty i record does not count as authenticated."""
-        message = writeMessage(self, ["ssender@example.org", "i",
-                                      "rbob@example.test", "R", "N"])
-        self.assertIsNone(simpleFilter("whitelist_auth").consider(message))
+        self.assertIsNone(decide(self, "whitelist_auth", auth="",
+                                 recipients=["bob@example.test"]))
 
 
 class LogAliasesTests(unittest.TestCase):
     def test_originalRecipientsLogged(self):
         """Each recipient with an original address is logged, a leading
         rfc822; removed, and the filter has no opinion."""
-        message = writeMessage(self, [
-            "ssender@example.org",
-            "ralice@example.test", "Rrfc822;team@example.test", "N",
-            "rbob@example.test", "R", "N",
-            "rcarol@example.test", "Rcarol-alias@example.test", "NN",
-        ])
+        recipients = [
+            ("alice@example.test", "rfc822;team@example.test", ""),
+            "bob@example.test",
+            ("carol@example.test", "carol-alias@example.test", "N"),
+        ]
         with capturedLogs() as events:
-            self.assertIsNone(simpleFilter("log_aliases").consider(message))
+            self.assertIsNone(decide(self, "log_aliases",
+                                     sender="sender@example.org",
+                                     recipients=recipients))
         self.assertEqual(loggedLines(events), [
             "Message delivered to alice@example.test was originally "
             "addressed to team@example.test.",
@@ -63,19 +68,21 @@ class LogAliasesTests(unittest.TestCase):
     def test_capturedDsnMessage(self):
         """The captured DSN message's ORCPT is logged."""
         with capturedLogs() as events:
-            self.assertIsNone(simpleFilter("log_aliases").consider(
-                sampleMessage("d-dsn")))
+            self.assertIsNone(decide(self, "log_aliases",
+                                     sampleMessage("d-dsn")))
         self.assertEqual(loggedLines(events), [
             "Message delivered to alice@example.test was originally "
             "addressed to alice@example.test."])
 
     def test_deliveredRecipientsSkipped(self):
         """Recipients already delivered are not logged."""
-        message = writeMessage(self, [
-            "ralice@example.test", "Rrfc822;team@example.test", "N",
-            "S0 1795593912 r"])
+        harness = testing.Harness(self, "log_aliases")
+        message = harness.message(recipients=[
+            ("alice@example.test", "rfc822;team@example.test", "")])
+        with open(message.controlPaths[0], "a") as f:
+            f.write("S0 1795593912 r\n")
         with capturedLogs() as events:
-            simpleFilter("log_aliases").consider(message)
+            harness.decide(message)
         self.assertEqual(loggedLines(events), [])
 
 
@@ -86,7 +93,7 @@ class DebugTests(unittest.TestCase):
         dataPath, controlPaths = samplePaths("h-two-control-files")
         message = sampleMessage("h-two-control-files")
         with capturedLogs() as events:
-            self.assertIsNone(simpleFilter("debug").consider(message))
+            self.assertIsNone(decide(self, "debug", message))
         lines = loggedLines(events)
         self.assertEqual(lines[0], "Debugging filter invoked:")
         self.assertEqual(lines[1], f"    PID: {os.getpid()}")
@@ -106,9 +113,10 @@ class DebugTests(unittest.TestCase):
     def test_missingFileLogged(self):
         """A data file that has disappeared is reported in the log, not
         raised."""
-        message = writeMessage(self, ["ssender@example.org"])
+        harness = testing.Harness(self, "debug")
+        message = harness.message()
         os.unlink(message.dataPath)
         with capturedLogs() as events:
-            self.assertIsNone(simpleFilter("debug").consider(message))
+            self.assertIsNone(harness.decide(message))
         self.assertIn("    Cannot stat: No such file or directory",
                       loggedLines(events))
