@@ -90,7 +90,8 @@ def messageFiles(paths):
     The message files C{paths} name, in order: each path that is not a
     directory as it is (it may not exist: its reader reports that), the
     files of a Maildir's C{cur} and C{new}, the files of any other
-    directory, each directory's by name.
+    directory, each directory's by name (a directory that cannot be listed
+    as it is, for its reader to report).
     """
     for path in paths:
         if not os.path.isdir(path):
@@ -101,7 +102,14 @@ def messageFiles(paths):
             folders = [path]
         for folder in folders:
             if os.path.isdir(folder):
-                for name in sorted(os.listdir(folder)):
+                try:
+                    names = sorted(os.listdir(folder))
+                except OSError:
+                    # Its reader reports it as it reports any unreadable
+                    # file.
+                    yield folder
+                    continue
+                for name in names:
                     full = os.path.join(folder, name)
                     if os.path.isfile(full):
                         yield full

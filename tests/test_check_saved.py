@@ -19,6 +19,7 @@ from pyfilter.cli.savedmail import Envelope, TemporarySpool, returnPath
 from pyfilter.courier.control import ControlFiles
 from pyfilter.courier.queuefiles import copyWithLF
 from pyfilter.engine.message import Message
+from pyfilter.files import messageFiles
 from tests.helpers import samplePaths
 from tests.test_check import CheckFiles
 
@@ -242,6 +243,16 @@ class SavedMessageTests(CheckFiles, unittest.TestCase):
                          "1 refused (5xx), 1 unreadable")
         self.assertEqual(status, 1)
 
+    def test_notRegularFile(self):
+        """A pipe named on the command line is reported, not read (which
+        would block)."""
+        fifo = os.path.join(self.directory, "fifo")
+        os.mkfifo(fifo)
+        status, _, errors = self.check("attachments\n", "--to",
+                                       "b@example.test", fifo)
+        self.assertIn(f"{fifo}: cannot read it: not a regular file", errors)
+        self.assertEqual(status, 1)
+
     def test_unreadableJson(self):
         """With --json an unreadable file has its object with the
         error."""
@@ -280,3 +291,16 @@ class CopyWithLFTests(unittest.TestCase):
             target = io.BytesIO()
             copyWithLF(io.BytesIO(b"a\r\nb\rc\r\n\r\nd\r"), target, size)
             self.assertEqual(target.getvalue(), b"a\nb\rc\n\nd\r", size)
+
+
+class MessageFilesTests(unittest.TestCase):
+    def test_unlistable(self):
+        """A directory that cannot be listed is given as it is, for its
+        reader to report."""
+        directory = self.mktemp()
+        os.makedirs(directory)
+
+        def refuse(path):
+            raise PermissionError(13, "Permission denied", path)
+        self.patch(os, "listdir", refuse)
+        self.assertEqual(list(messageFiles([directory])), [directory])

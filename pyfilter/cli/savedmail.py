@@ -9,8 +9,10 @@ sender C{<>}.
 """
 
 import email.utils
+import errno
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 
@@ -44,8 +46,11 @@ def returnPath(path):
     The address of the message's first C{Return-Path} field (C{""} for
     C{<>}), or C{None} when it has none.
 
-    @raise OSError: the file cannot be read.
+    @raise OSError: the file cannot be read, or is no regular file (a
+        directory, or a pipe that would block).
     """
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", path)
     with open(path, "rb") as f:
         data, block = headerblock.read(f, HEADER_LIMIT)
     for name, value in headerblock.fields(headerblock.lines(data, block)):
