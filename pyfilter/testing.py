@@ -135,6 +135,9 @@ class Harness:
     @param dns: the DNS answers (see L{Resolver}).
     @param courier: Courier's configuration files, name to text (C{me},
         C{locals}, C{hosteddomains}, ...).
+    @param sysconfdir: instead of C{courier}, an existing Courier
+        configuration directory to read as it is, such as a copy of
+        C{/etc/courier} with its compiled C{.dat} tables.
     @ivar clock: the L{Clock} the filter runs on.
     @ivar context: its L{pyfilter.engine.context.Context}.
     @ivar resolver: the L{Resolver}.
@@ -142,7 +145,9 @@ class Harness:
     """
 
     def __init__(self, testCase, name, config="", dns=None, courier=None,
-                 sections=""):
+                 sections="", sysconfdir=None):
+        if courier is not None and sysconfdir is not None:
+            raise ValueError("give courier or sysconfdir, not both")
         self.directory = tempfile.mkdtemp(prefix="pyfilter-testing-")
         self._closed = False
         self.filter = None
@@ -154,14 +159,7 @@ class Harness:
         modules.parser.read_string("[ttldb]\ntype = 'memory'\n" + sections)
         if not modules.parser.has_section(f"{name}.py"):
             modules.parser.read_string(f"[{name}.py]\n{config}\n")
-        sysconf = os.path.join(self.directory, "sysconf")
-        os.makedirs(sysconf)
-        for fileName, text in dict({"me": "mail.example.test\n"},
-                                   **(courier or {})).items():
-            path = os.path.join(sysconf, fileName)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w") as f:
-                f.write(text)
+        sysconf = sysconfdir or self._writeSysconf(courier)
         stateDir = os.path.join(self.directory, "state")
         os.makedirs(stateDir)
         paths = CourierPaths(**dict(DEBIAN, sysconfdir=sysconf,
@@ -174,6 +172,21 @@ class Harness:
         self._wait(defer.maybeDeferred(self.filter.start))
         self.entry = Entry(name, self.filter, timeout=self.filter.config[
             "timeout"], testing=self.filter.config["testing"])
+
+    def _writeSysconf(self, courier):
+        """
+        A Courier configuration directory holding C{courier}'s files, with
+        a default C{me}.
+        """
+        sysconf = os.path.join(self.directory, "sysconf")
+        os.makedirs(sysconf)
+        for fileName, text in dict({"me": "mail.example.test\n"},
+                                   **(courier or {})).items():
+            path = os.path.join(sysconf, fileName)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(text)
+        return sysconf
 
     def message(self, **envelope):
         """

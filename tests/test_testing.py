@@ -52,6 +52,23 @@ class HarnessTests(unittest.TestCase):
         harness.close()
         self.assertFalse(os.path.exists(path))
 
+    def test_sysconfdir(self):
+        """An existing Courier configuration directory is read as it is
+        and left in place; it replaces the courier files, so giving both
+        is an error."""
+        sysconfdir = self.mktemp()
+        os.makedirs(sysconfdir)
+        with open(os.path.join(sysconfdir, "me"), "w") as f:
+            f.write("mx.example.org\n")
+        harness = testing.Harness(None, "whitelist_auth",
+                                  sysconfdir=sysconfdir)
+        self.assertEqual(harness.context.courier.me(), "mx.example.org")
+        harness.close()
+        self.assertTrue(os.path.exists(os.path.join(sysconfdir, "me")))
+        self.assertRaises(ValueError, testing.Harness, self,
+                          "whitelist_auth", courier={"me": "x\n"},
+                          sysconfdir=sysconfdir)
+
     def test_all(self):
         """pyfilter and pyfilter.testing export what their __all__ lists,
         and every class and function pyfilter.testing defines is listed."""
