@@ -89,15 +89,23 @@ class RspamdFilterTests(unittest.TestCase):
         self.assertEqual(self.filter.envelope(self.message(HAM)).mtaName,
                          "mail.example.test")
 
+    @defer.inlineCallbacks
     def test_down(self):
         """
-        rspamd down fails the check (the base then gives on_error's reply).
+        rspamd down: the filter answers its on_error (451 naming the
+        reason by default) and the message records an rspamd outage;
+        with on_error 'continue' it has no opinion.
         """
-        from pyfilter.clients.rspamd import RspamdError
         self.filter.client = RspamdClient(reactor, "http://127.0.0.1:1",
                                           timeout=5.0)
-        return self.assertFailure(
-            self.filter.match(self.message(HAM)), RspamdError)
+        message = self.message(HAM)
+        reply = yield self.filter.consider(message)
+        self.assertEqual(reply.code, "451")
+        self.assertIn("Spam scanner error: cannot connect", reply.lines[0])
+        self.assertEqual([(name, service) for name, service, _
+                          in message.outages], [("rspamd", "rspamd")])
+        self.filter.config["on_error"] = "continue"
+        self.assertIsNone((yield self.filter.consider(self.message(HAM))))
 
     def test_url(self):
         """The url option's URL reaches the worker."""

@@ -55,6 +55,8 @@ class RspamdError(ServiceError):
     @ivar cause: the exception behind it, or C{None}.
     """
 
+    service = "rspamd"
+
     def __init__(self, reason, cause=None):
         ServiceError.__init__(self, reason)
         self.cause = cause
