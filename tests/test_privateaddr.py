@@ -8,15 +8,15 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial import unittest
 
+from pyfilter import testing
 from pyfilter.config.errors import ConfigError
 from pyfilter.clients.ldap import TTLCache
-from pyfilter.engine.loader import makeFilter
 from pyfilter.engine.reply import Reply
 from tests import services
-from tests.helpers import courierSysconf, makeContext, writeMessage
+from tests.helpers import writeMessage
 
 REFUSED = Reply("517", "Sender is not allowed by privacy settings.")
-STATIC = ("[privateaddr.py]\nprivate_rcpts = {'help@example.test': "
+STATIC = ("private_rcpts = {'help@example.test': "
           "['[^@]*@example\\\\.test', 'boss@partner\\\\.test']}\n")
 
 
@@ -27,70 +27,71 @@ def records(sender, *recipients):
     return lines
 
 
-def staticFilter(testCase, modulesText=STATIC, courierFiles=None):
-    context = makeContext(testCase, modulesText=modulesText,
-                          sysconfdir=courierSysconf(testCase, courierFiles))
-    found = makeFilter("privateaddr", context.modules, context)
-    found.start()
-    return found
+def decide(testCase, sender, *recipients, config=STATIC, courier=None):
+    """
+    The privateaddr filter's answer, started by L{testing.Harness} with
+    C{config}, for mail from C{sender} to C{recipients} (C{(address,
+    original)} pairs).
+    """
+    harness = testing.Harness(testCase, "privateaddr", config,
+                              courier=courier)
+    return harness.decide(harness.message(
+        sender=sender, recipients=[(address, original, "")
+                                   for address, original in recipients]))
 
 
 class StaticTests(unittest.TestCase):
     def test_defaultEmpty(self):
         """With the default options nothing is private."""
-        self.assertIsNone(staticFilter(self, "").consider(writeMessage(
-            self, records("x@evil.example", ("help@example.test", "")))))
+        self.assertIsNone(decide(self, "x@evil.example",
+                                 ("help@example.test", ""), config=""))
 
     def test_allowed(self):
         """A sender matching a pattern may write to a private address."""
-        self.assertIsNone(staticFilter(self).consider(writeMessage(
-            self, records("alice@example.test", ("help@example.test", "")))))
+        self.assertIsNone(decide(self, "alice@example.test",
+                                 ("help@example.test", "")))
 
     def test_refused(self):
         """Another sender is refused, and the refusal is logged."""
         with capturedLogs() as events:
-            reply = staticFilter(self).consider(writeMessage(self, records(
-                "x@evil.example", ("bob@example.test", ""),
-                ("help@example.test", ""))))
+            reply = decide(self, "x@evil.example", ("bob@example.test", ""),
+                           ("help@example.test", ""))
         self.assertEqual(reply, REFUSED)
-        self.assertIn("refused by privateaddr.py", events[-1]["log_format"])
+        self.assertTrue([event for event in events if
+                         "refused by privateaddr.py" in event["log_format"]])
 
     def test_fullMatch(self):
         """Patterns must match the whole sender, not only its start."""
-        self.assertEqual(staticFilter(self).consider(writeMessage(
-            self, records("boss@partner.test.evil.example",
-                          ("help@example.test", "")))), REFUSED)
+        self.assertEqual(decide(self, "boss@partner.test.evil.example",
+                                ("help@example.test", "")), REFUSED)
 
     def test_nullSender(self):
         """The null sender is refused for a private address."""
-        self.assertEqual(staticFilter(self).consider(writeMessage(
-            self, records("", ("help@example.test", "")))), REFUSED)
+        self.assertEqual(decide(self, "", ("help@example.test", "")),
+                         REFUSED)
 
     def test_originalRecipient(self):
         """The original recipient (R, without rfc822;) is what is checked."""
-        self.assertEqual(staticFilter(self).consider(writeMessage(
-            self, records("x@evil.example", ("alias-target@example.test",
-                                             "rfc822;help@example.test")))),
-            REFUSED)
+        self.assertEqual(decide(self, "x@evil.example",
+                                ("alias-target@example.test",
+                                 "rfc822;help@example.test")), REFUSED)
 
     def test_locallowercase(self):
         """With locallowercase the recipient is compared lower-cased."""
-        message = writeMessage(self, records("x@evil.example",
-                                             ("Help@Example.TEST", "")))
-        self.assertIsNone(staticFilter(self).consider(message))
-        self.assertEqual(staticFilter(
-            self, courierFiles={"locallowercase": ""}).consider(message),
-            REFUSED)
+        recipient = ("Help@Example.TEST", "")
+        self.assertIsNone(decide(self, "x@evil.example", recipient))
+        self.assertEqual(decide(self, "x@evil.example", recipient,
+                                courier={"locallowercase": ""}), REFUSED)
 
     def test_badPattern(self):
         """An invalid pattern is a configuration error."""
-        self.assertRaises(ConfigError, staticFilter, self,
-                          "[privateaddr.py]\nprivate_rcpts = {'a@b': ['(']}\n")
+        self.assertRaises(ConfigError, testing.Harness, self, "privateaddr",
+                          "private_rcpts = {'a@b': ['(']}")
 
     def test_badLdapFilter(self):
         """An invalid LDAP filter template is a configuration error."""
-        self.assertRaises(ConfigError, staticFilter, self,
-                          "[privateaddr.py]\nldap_url = 'ldap://localhost'\n"
+        self.assertRaises(ConfigError, testing.Harness, self, "privateaddr",
+                          "ldap_url = 'ldap://localhost'\n"
                           "ldap_base_dn = 'dc=x'\nldap_filter = '(mail=%s'\n")
 
 
