@@ -10,34 +10,19 @@ from twisted.internet import defer, reactor
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
 
+from pyfilter import testing
 from pyfilter.config.errors import ConfigError
-from pyfilter.engine.loader import makeFilter
 from pyfilter.courier.sendmail import Sendmail, SendmailError
-from tests.helpers import courierSysconf, makeContext, writeMessage
+from tests.helpers import writeMessage
 from tests.test_controledit import contentOf, sampleCopy
 
 
-class ImmediateThreads:
+def decide(testCase, name, message, config=""):
     """
-    Runs each call at once in the test's thread.
+    The answer of filter C{name}, started by L{testing.Harness} with
+    C{config}, for C{message}.
     """
-
-    def run(self, function, *args):
-        return defer.maybeDeferred(function, *args)
-
-
-def filterWith(testCase, name, modulesText="", sysconfdir=None):
-    context = makeContext(testCase, modulesText=modulesText,
-                          sysconfdir=sysconfdir)
-    context.threads = ImmediateThreads()
-    instance = makeFilter(name, context.modules, context)
-    testCase.successResultOf(defer.maybeDeferred(instance.start))
-    return instance
-
-
-def consider(testCase, instance, message):
-    return testCase.successResultOf(defer.maybeDeferred(instance.consider,
-                                                        message))
+    return testing.Harness(testCase, name, config).decide(message)
 
 
 class NoDuplicatesTests(unittest.TestCase):
@@ -46,8 +31,7 @@ class NoDuplicatesTests(unittest.TestCase):
         logged; the others stay."""
         message = sampleCopy(self, "b-three-rcpts-alias")
         with capturedLogs() as events:
-            self.assertIsNone(consider(self, filterWith(self, "noduplicates"),
-                                       message))
+            self.assertIsNone(decide(self, "noduplicates", message))
         self.assertEqual([formatEvent(e) for e in events], [
             'noduplicates filter: Removing duplicate address '
             '"alice@example.test" from control file.'])
@@ -60,28 +44,30 @@ class NoDuplicatesTests(unittest.TestCase):
 
     def test_domainCaseOnly(self):
         """Domains compare case-insensitively, local parts exactly."""
-        message = writeMessage(self, [
-            "ra@example.test", "R", "N", "ra@EXAMPLE.test", "R", "N",
-            "rA@example.test", "R", "N"])
-        consider(self, filterWith(self, "noduplicates"), message)
+        harness = testing.Harness(self, "noduplicates")
+        message = harness.message(recipients=[
+            "a@example.test", "a@EXAMPLE.test", "A@example.test"])
+        harness.decide(message)
         self.assertEqual([r.address for r in message.recipients],
                          ["a@example.test", "A@example.test"])
 
     def test_flagsMerged(self):
         """A removed duplicate's success request is kept on the remaining
         recipient."""
-        message = writeMessage(self, ["ra@example.test", "R", "NF",
-                                      "ra@example.test", "R", "NS"])
-        consider(self, filterWith(self, "noduplicates"), message)
+        harness = testing.Harness(self, "noduplicates")
+        message = harness.message(recipients=[
+            ("a@example.test", "", "F"), ("a@example.test", "", "S")])
+        harness.decide(message)
         self.assertEqual([(r.address, r.notify) for r in message.recipients],
                          [("a@example.test", "SF")])
 
     def test_noDuplicatesUntouched(self):
         """Without duplicates the control file is not written."""
-        message = writeMessage(self, ["ra@example.test", "R", "N",
-                                      "rb@example.test", "R", "N"])
+        harness = testing.Harness(self, "noduplicates")
+        message = harness.message(recipients=["a@example.test",
+                                              "b@example.test"])
         before = contentOf(message.controlPaths[0])
-        consider(self, filterWith(self, "noduplicates"), message)
+        harness.decide(message)
         self.assertEqual(contentOf(message.controlPaths[0]), before)
 
 
@@ -91,18 +77,18 @@ class NoSuccessDSNTests(unittest.TestCase):
         nothing else in the control file changes."""
         message = sampleCopy(self, "d-dsn")
         before = contentOf(message.controlPaths[0])
-        self.assertIsNone(consider(self, filterWith(self, "nosuccessdsn"),
-                                   message))
+        self.assertIsNone(decide(self, "nosuccessdsn", message))
         self.assertEqual(contentOf(message.controlPaths[0]),
                          before.replace(b"\nNSF\n", b"\nNFF\n"))
         self.assertEqual(message.recipients[0].notify, "FF")
 
     def test_successOnlyBecomesNever(self):
         """NOTIFY=SUCCESS alone becomes NEVER, and a raw non-UTF-8 address
-        is left byte for byte."""
+        is left byte for byte (a control file L{testing.message} cannot
+        write)."""
         message = writeMessage(self, ["rt\udcebst@example.test", "R", "NS",
                                       "rb@example.test", "R", "N"])
-        consider(self, filterWith(self, "nosuccessdsn"), message)
+        decide(self, "nosuccessdsn", message)
         self.assertEqual(contentOf(message.controlPaths[0]),
                          b"rt\xebst@example.test\nR\nNN\n"
                          b"rb@example.test\nR\nN\n")
@@ -116,9 +102,7 @@ class NoReceivedHeadersTests(unittest.TestCase):
         original = contentOf(message.dataPath)
         with open(message.dataPath, "wb") as f:
             f.write(b"Received: from a\n  by b\n" + original)
-        self.assertIsNone(consider(self,
-                                   filterWith(self, "noreceivedheaders"),
-                                   message))
+        self.assertIsNone(decide(self, "noreceivedheaders", message))
         self.assertEqual(contentOf(message.dataPath),
                          original[original.index(b"From: "):])
 
@@ -126,7 +110,7 @@ class NoReceivedHeadersTests(unittest.TestCase):
         """Mail without an auth user keeps its Received headers."""
         message = sampleCopy(self, "a-plain")
         before = contentOf(message.dataPath)
-        consider(self, filterWith(self, "noreceivedheaders"), message)
+        decide(self, "noreceivedheaders", message)
         self.assertEqual(contentOf(message.dataPath), before)
 
 
@@ -142,10 +126,8 @@ class AddSignatureTests(unittest.TestCase):
         as a MIME part and the original body is kept."""
         path = self.signatureFile("-- \nAlice\n")
         message = sampleCopy(self, "c-auth")
-        instance = filterWith(self, "add_signature",
-                              f"[add_signature.py]\ndomains = {{'': "
-                              f"{path!r}}}\n")
-        self.assertIsNone(consider(self, instance, message))
+        self.assertIsNone(decide(self, "add_signature", message,
+                                 f"domains = {{'': {path!r}}}"))
         result = contentOf(message.dataPath)
         self.assertIn(b"\n\ntest body\n\n--=_pyfilter_", result)
         self.assertIn(b"7bit\n\n-- \nAlice\n\n--=_pyfilter_", result)
@@ -153,44 +135,42 @@ class AddSignatureTests(unittest.TestCase):
     def test_otherDomainUntouched(self):
         """An auth name whose domain has no signature is left alone."""
         path = self.signatureFile("sig")
-        message = writeMessage(self, ["ialice@other.example",
-                                      "rb@example.test", "R", "N"])
-        instance = filterWith(self, "add_signature",
-                              f"[add_signature.py]\ndomains = "
-                              f"{{'example.com': {path!r}}}\n")
-        consider(self, instance, message)
+        harness = testing.Harness(self, "add_signature",
+                                  f"domains = {{'example.com': {path!r}}}")
+        message = harness.message(auth="alice@other.example",
+                                  recipients=["b@example.test"],
+                                  data="Subject: test\n\nbody\n")
+        harness.decide(message)
         self.assertEqual(contentOf(message.dataPath),
                          b"Subject: test\n\nbody\n")
 
     def test_keyBetweenFirstAndSecondAt(self):
         """The key is the text between the first and second @."""
         path = self.signatureFile("sig")
-        message = writeMessage(self, ["ia@example.com@x",
-                                      "rb@example.test", "R", "N"])
-        instance = filterWith(self, "add_signature",
-                              f"[add_signature.py]\ndomains = "
-                              f"{{'example.com': {path!r}}}\n")
-        consider(self, instance, message)
+        harness = testing.Harness(self, "add_signature",
+                                  f"domains = {{'example.com': {path!r}}}")
+        message = harness.message(auth="a@example.com@x",
+                                  recipients=["b@example.test"])
+        harness.decide(message)
         self.assertIn(b"sig\n", contentOf(message.dataPath))
 
     def test_reloadedOnChange(self):
         """A signature file changed after start-up is read again."""
         path = self.signatureFile("old")
-        instance = filterWith(self, "add_signature",
-                              f"[add_signature.py]\ndomains = {{'': "
-                              f"{path!r}}}\n")
+        harness = testing.Harness(self, "add_signature",
+                                  f"domains = {{'': {path!r}}}")
         with open(path, "w") as f:
             f.write("new signature")
-        message = writeMessage(self, ["ialice", "rb@example.test", "R", "N"])
-        consider(self, instance, message)
+        message = harness.message(auth="alice",
+                                  recipients=["b@example.test"])
+        harness.decide(message)
         self.assertIn(b"\nnew signature\n", contentOf(message.dataPath))
 
     def test_missingFileIsConfigError(self):
         """A signature file that cannot be read stops start-up."""
-        context = makeContext(self, modulesText="[add_signature.py]\n"
-                              "domains = {'': '/nonexistent/sig'}\n")
-        instance = makeFilter("add_signature", context.modules, context)
-        self.assertRaises(ConfigError, instance.start)
+        self.assertRaises(ConfigError, testing.Harness, self,
+                          "add_signature",
+                          "domains = {'': '/nonexistent/sig'}")
 
 
 class FakeSendmail:
@@ -207,17 +187,16 @@ class SentFolderTests(unittest.TestCase):
         """The copy carries the marker, a Bcc line for recipients missing
         from To/Cc (original address without rfc822;), then the message;
         an auth name without @ gets @me."""
-        sysconf = courierSysconf(self, {"me": "mail.example.test\n"})
-        instance = filterWith(self, "sentfolder",
-                              "[sentfolder.py]\nsiteid = 'SITE'\n", sysconf)
-        instance.sendmail = FakeSendmail()
+        harness = testing.Harness(self, "sentfolder", "siteid = 'SITE'",
+                                  courier={"me": "mail.example.test\n"})
+        harness.filter.sendmail = FakeSendmail()
         data = b"To: Bob <bob@example.test>\nSubject: s\n\nbody\n"
-        message = writeMessage(self, [
-            "ialice", "rbob@example.test", "Rrfc822;bob@example.test", "N",
-            "rcarol@example.test", "Rrfc822;carol@example.test", "N",
-            "rdave@example.test", "R", "N"], data)
-        self.assertIsNone(consider(self, instance, message))
-        self.assertEqual(instance.sendmail.sent, [(
+        message = harness.message(auth="alice", data=data, recipients=[
+            ("bob@example.test", "rfc822;bob@example.test", ""),
+            ("carol@example.test", "rfc822;carol@example.test", ""),
+            "dave@example.test"])
+        self.assertIsNone(harness.decide(message))
+        self.assertEqual(harness.filter.sendmail.sent, [(
             ["alice@mail.example.test"],
             b"X-Deliver-To-Sent-Folder: SITE\n"
             b"Bcc: carol@example.test, dave@example.test\n" + data)])
@@ -225,27 +204,25 @@ class SentFolderTests(unittest.TestCase):
     def test_noBccWhenAllNamed(self):
         """Without blind recipients there is no Bcc line; unauthenticated
         mail gets no copy."""
-        instance = filterWith(self, "sentfolder")
-        instance.sendmail = FakeSendmail()
+        harness = testing.Harness(self, "sentfolder")
+        harness.filter.sendmail = FakeSendmail()
         data = b"To: bob@example.test\nCc: carol@example.test\n\nbody\n"
-        message = writeMessage(self, [
-            "ialice@example.test", "rbob@example.test", "R", "N",
-            "rcarol@example.test", "R", "N"], data)
-        consider(self, instance, message)
-        consider(self, instance, writeMessage(self, ["rb@example.test", "R",
-                                                     "N"]))
-        self.assertEqual(instance.sendmail.sent, [(
+        harness.decide(harness.message(
+            auth="alice@example.test", data=data,
+            recipients=["bob@example.test", "carol@example.test"]))
+        harness.decide(harness.message(recipients=["b@example.test"]))
+        self.assertEqual(harness.filter.sendmail.sent, [(
             ["alice@example.test"],
             b"X-Deliver-To-Sent-Folder: 69f7dc20-7aef-420b-a8d2-85ea229f97ba"
             b"\n" + data)])
 
     def test_optionLikeAuthNameNoCopy(self):
         """An auth name that looks like a sendmail option gives no copy."""
-        instance = filterWith(self, "sentfolder")
-        message = writeMessage(self, ["i-oi@example.test",
-                                      "rb@example.test", "R", "N"])
+        harness = testing.Harness(self, "sentfolder")
+        message = harness.message(auth="-oi@example.test",
+                                  recipients=["b@example.test"])
         with capturedLogs() as events:
-            self.assertIsNone(consider(self, instance, message))
+            self.assertIsNone(harness.decide(message))
         self.assertIn("unusable mail address '-oi@example.test'",
                       formatEvent(events[0]))
 
