@@ -154,8 +154,24 @@ class CommandTests(SynchronousTestCase):
             {"pid": 7, "started": "T0", "generation": 2, "chain": ["a", "b"],
              "in_flight": 1, "retiring": 0,
              "last_reload": {"at": "T1", "ok": False, "error": "f: [s] o"},
-             "metrics": {"messages": {"2xx": 5}}})
+             "metrics": {
+                 "messages": {"2xx": 5, "5xx": 1}, "messages_ms": 2.5,
+                 "filters": {"a": {"count": 6, "ms": 0.4,
+                                   "verdicts": {"continue": 5, "5xx": 1},
+                                   "errors": {}},
+                             "b": {"count": 5, "ms": None,
+                                   "verdicts": {"continue": 4},
+                                   "errors": {"timeout": 1}}},
+                 "outages": {}, "reloads": {"ok": 1, "failed": 1},
+                 "store": {"get": {"count": 3, "failed": 1, "ms": 0.2}},
+                 "in_flight": 1, "connections": 2, "threads_busy": 0}})
         self.assertEqual(lines, [
             "pid 7, running since T0", "generation 2: a b",
             "messages in flight: 1", "last reload T1: FAILED: f: [s] o",
-            'messages: {"2xx": 5}'])
+            "messages: 2xx 5, 5xx 1, mean 2.5 ms",
+            "  a: 6 checked, mean 0.4 ms; 5xx 1, continue 5",
+            "  b: 5 checked; continue 4; errors: timeout 1",
+            "outages: none",
+            "  store get: 3, 1 failed, mean 0.2 ms",
+            "reloads: failed 1, ok 1",
+            "in flight 1, connections 2, threads busy 0"])

@@ -10,6 +10,7 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from pyfilter.cli.controlclient import ask
 from tests.daemon import Daemon
 
 FAMILIES = ["pyfilter_messages", "pyfilter_filter_verdicts",
@@ -68,6 +69,12 @@ class MetricsEndpointTests(SynchronousTestCase):
                       body)
         self.assertIn("pyfilter_in_flight 0.0", body)
         self.assertIn("pyfilter_build_info{version=", body)
+        figures = ask(os.path.join(daemon.spool, "pyfilter.control"),
+                      "status", 10)["metrics"]
+        self.assertEqual(figures["messages"], {"2xx": 1, "5xx": 1})
+        self.assertEqual(figures["filters"]["attachments"]["verdicts"],
+                         {"continue": 1, "5xx": 1})
+        self.assertEqual(figures["reloads"], {"ok": 1})
         self.assertEqual(daemon.stop(), 0)
         lines = [line for line in daemon.log().splitlines()
                  if "decision qid=" in line]

@@ -21,16 +21,16 @@ class MetricsTests(unittest.TestCase):
         metrics.reloaded(False)
         metrics.storeOperation("get", 0.002, True)
         figures = metrics.snapshot()
-        self.assertEqual(figures[
-            "pyfilter_store_seconds_count{operation=get,result=ok}"], 1)
-        self.assertEqual(figures[
-            "pyfilter_filter_verdicts_total{filter=spam,verdict=testing-5xx}"
-        ], 1)
-        self.assertEqual(figures[
-            "pyfilter_filter_errors_total{filter=clam,kind=timeout}"], 1)
-        self.assertEqual(
-            figures["pyfilter_messages_total{verdict=4xx}"], 1)
-        self.assertEqual(
-            figures["pyfilter_outages_total{service=clamd}"], 1)
-        self.assertEqual(
-            figures["pyfilter_reloads_total{result=failed}"], 1)
+        self.assertEqual(figures["messages"], {"4xx": 1})
+        self.assertEqual(figures["messages_ms"], 2100.0)
+        self.assertEqual(figures["filters"], {
+            "spam": {"verdicts": {"testing-5xx": 1}, "errors": {},
+                     "count": 1, "ms": 10.0},
+            "clam": {"verdicts": {"timeout": 1}, "errors": {"timeout": 1},
+                     "count": 1, "ms": 2000.0}})
+        self.assertEqual(figures["outages"], {"clamd": 1})
+        self.assertEqual(figures["store"],
+                         {"get": {"count": 1, "failed": 0, "ms": 2.0}})
+        self.assertEqual(figures["reloads"], {"failed": 1})
+        self.assertEqual((figures["in_flight"], figures["connections"],
+                          figures["threads_busy"]), (0, 0, 0))

@@ -41,8 +41,43 @@ def describe(status):
     else:
         lines.append(f"last reload {last.get('at')}: FAILED: "
                      f"{last.get('error')}")
-    for name, value in sorted((status.get("metrics") or {}).items()):
-        lines.append(f"{name}: {json.dumps(value, sort_keys=True)}")
+    if status.get("metrics"):
+        lines += describeMetrics(status["metrics"])
+    return lines
+
+
+def _counts(counts):
+    return ", ".join(f"{key} {value}" for key, value
+                     in sorted(counts.items())) or "none"
+
+
+def _mean(ms):
+    return "" if ms is None else f", mean {ms:g} ms"
+
+
+def describeMetrics(metrics):
+    """
+    The daemon's figures (L{pyfilter.daemon.metrics.Metrics.snapshot}) as
+    lines for an admin.
+    """
+    lines = [f"messages: {_counts(metrics.get('messages', {}))}"
+             f"{_mean(metrics.get('messages_ms'))}"]
+    for name, entry in sorted(metrics.get("filters", {}).items()):
+        line = (f"  {name}: {entry.get('count', 0)} checked"
+                f"{_mean(entry.get('ms'))}; "
+                f"{_counts(entry.get('verdicts', {}))}")
+        if entry.get("errors"):
+            line += f"; errors: {_counts(entry['errors'])}"
+        lines.append(line)
+    lines.append(f"outages: {_counts(metrics.get('outages', {}))}")
+    for operation, entry in sorted(metrics.get("store", {}).items()):
+        lines.append(f"  store {operation}: {entry.get('count', 0)}, "
+                     f"{entry.get('failed', 0)} failed"
+                     f"{_mean(entry.get('ms'))}")
+    lines.append(f"reloads: {_counts(metrics.get('reloads', {}))}")
+    lines.append(f"in flight {metrics.get('in_flight')}, connections "
+                 f"{metrics.get('connections')}, threads busy "
+                 f"{metrics.get('threads_busy')}")
     return lines
 
 

@@ -110,19 +110,63 @@ class Metrics:
 
     def snapshot(self):
         """
-        The figures as a plain dict (for C{pyfilter status}): each
-        sample's name with its labels, and its value.
+        The figures as plain data, shaped for an admin (C{pyfilter
+        status}): C{messages} by verdict class; per filter its
+        C{verdicts}, C{errors} by kind, C{count} and mean C{ms}; C{outages}
+        by service; C{store} operations with C{count}, C{failed} and mean
+        C{ms}; C{reloads} by result; the gauges C{in_flight},
+        C{connections}, C{threads_busy}; C{messages_ms}, the mean time per
+        message.
         """
-        figures = {}
+        samples = {}
         for family in self.registry.collect():
             for sample in family.samples:
-                if sample.name.endswith("_bucket"):
-                    continue
-                labels = ",".join(f"{k}={v}"
-                                  for k, v in sorted(sample.labels.items()))
-                key = f"{sample.name}{{{labels}}}" if labels else sample.name
-                figures[key] = sample.value
-        return figures
+                samples.setdefault(sample.name, []).append(
+                    (sample.labels, sample.value))
+
+        def byLabel(name, label):
+            return {labels[label]: int(value)
+                    for labels, value in samples.get(name, ())}
+
+        def meanMs(name, labels):
+            def total(suffix):
+                return sum(value for found, value
+                           in samples.get(name + suffix, ())
+                           if all(found.get(k) == v
+                                  for k, v in labels.items()))
+            count = total("_count")
+            return count, round(1000 * total("_sum") / count, 3) \
+                if count else None
+
+        filters = {}
+        for labels, value in samples.get("pyfilter_filter_verdicts_total",
+                                         ()):
+            entry = filters.setdefault(labels["filter"], {
+                "verdicts": {}, "errors": {}})
+            entry["verdicts"][labels["verdict"]] = int(value)
+        for labels, value in samples.get("pyfilter_filter_errors_total", ()):
+            filters.setdefault(labels["filter"], {
+                "verdicts": {}, "errors": {}})["errors"][labels["kind"]] = \
+                int(value)
+        for name, entry in filters.items():
+            entry["count"], entry["ms"] = meanMs(
+                "pyfilter_filter_seconds", {"filter": name})
+        store = {}
+        for labels, _ in samples.get("pyfilter_store_seconds_count", ()):
+            operation = labels["operation"]
+            count, ms = meanMs("pyfilter_store_seconds",
+                               {"operation": operation})
+            failed, _ = meanMs("pyfilter_store_seconds",
+                               {"operation": operation, "result": "failed"})
+            store[operation] = {"count": count, "failed": failed, "ms": ms}
+        gauges = {name: int(samples["pyfilter_" + name][0][1])
+                  for name in ("in_flight", "connections", "threads_busy")}
+        return dict(
+            gauges, messages=byLabel("pyfilter_messages_total", "verdict"),
+            messages_ms=meanMs("pyfilter_message_seconds", {})[1],
+            filters=filters,
+            outages=byLabel("pyfilter_outages_total", "service"),
+            store=store, reloads=byLabel("pyfilter_reloads_total", "result"))
 
     def resource(self):
         """
