@@ -224,6 +224,25 @@ def extraTable(results, cells):
     return rows
 
 
+def serviceCpuTable(results):
+    """
+    For the cells whose service reports its own CPU (rspamd): pyfilter's
+    CPU per message beside the service's, so that the bridge's cost and
+    the service's are apart.
+    """
+    rows = ["| system | fixture | concurrency | msg/s | pyfilter CPU ms/msg "
+            "| rspamd CPU ms/msg |", "|---|---|---:|---:|---:|---:|"]
+    for c in results["cells"]:
+        service = (c.get("store") or {}).get("rspamdCpuMsPerMessage")
+        s = summarize(c)
+        if service is None or s is None:
+            continue
+        rows.append(f"| {c['system']} | {FIXTURE_NAMES[c['fixture']]} | "
+                    f"{c['concurrency']} | {rateText(s)} | "
+                    f"{number(s['cpu'], 3)} | {number(service, 3)} |")
+    return rows if len(rows) > 2 else ["No cell measured a service's CPU."]
+
+
 def startupTable(results):
     byServer = {}
     for c in results["cells"]:
@@ -534,6 +553,8 @@ def write(results, path):
         "msg/s ratios, same fixture and concurrency.", "",
         *ratioTable(results, cells), "",
         "## Other concurrencies", "", *extraTable(results, cells), "",
+        "## rspamd: pyfilter's CPU and rspamd's", "",
+        *serviceCpuTable(results), "",
         "## Memory", "", *memoryTable(results.get("memory", {})), "",
         "## Start-up (exec → fd 3 closed)", "", *startupTable(results), "",
         "## Noise", "", *noiseLines(results), "",
