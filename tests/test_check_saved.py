@@ -195,6 +195,37 @@ class SavedMessageTests(CheckFiles, unittest.TestCase):
         self.check("attachments\n", "--to", "b@example.test", self.maildir())
         self.assertEqual(os.listdir(temporary), [])
 
+    def test_scratchState(self):
+        """
+        Without --state-dir, saved messages run with a scratch state
+        directory, removed afterwards; messages in the queue use the
+        daemon's.
+        """
+        temporary = os.path.join(self.directory, "tmp")
+        os.makedirs(temporary)
+        self.patch(tempfile, "tempdir", temporary)
+        made = []
+        mkdtemp = tempfile.mkdtemp
+
+        def recording(*args, **kwargs):
+            made.append(mkdtemp(*args, **kwargs))
+            return made[-1]
+        self.patch(tempfile, "mkdtemp", recording)
+        stdout, stderr = io.StringIO(), io.StringIO()
+        status = check.main(
+            ["--config", self.write("chain.conf", "attachments\n"),
+             "--modules-config", self.modulesPath,
+             "--courier-sysconf", self.sysconfdir,
+             "--to", "b@example.test", self.maildir()],
+            stdout, stderr, MemoryReactorClock())
+        self.assertEqual(status, 5, stderr.getvalue())
+        self.assertTrue(any("pyfilter-check-state-" in path
+                            for path in made), made)
+        self.assertEqual(os.listdir(temporary), [])
+        options = check.Options()
+        options.parseOptions([self.write("data", "x"), "control"])
+        self.assertEqual(options["state-dir"], "/var/lib/pyfilter")
+
     def test_json(self):
         """--json prints one object per message, then the summary."""
         maildir = self.maildir()

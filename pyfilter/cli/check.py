@@ -15,6 +15,9 @@ the control file Courier would write into a private temporary spool
 C{--from} (C{<>} for the null sender), else the message's C{Return-Path},
 else the null sender; without C{--ip} the message is local mail (no client
 address); the HELO name defaults to the address literal C{[ADDRESS]}.
+Saved messages run with a scratch state directory (removed afterwards)
+unless C{--state-dir} is given, so that replaying old mail through
+stateful filters (greylist, rate limits) leaves the daemon's state alone.
 
 The chain and its filters are built from the same files and options as the
 daemon's.  One line is printed per filter (its name, its verdict: the reply,
@@ -36,7 +39,9 @@ else 0.
 
 import ipaddress
 import os
+import shutil
 import sys
+import tempfile
 
 from twisted.internet import defer
 from twisted.logger import eventAsText, globalLogPublisher
@@ -51,6 +56,7 @@ from pyfilter.config.errors import ConfigError
 from pyfilter.engine.message import Message
 from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.config.arguments import ConfigOptions
+from pyfilter.config.locations import STATE_DIR
 from pyfilter.files import messageFiles
 from pyfilter.legacy.adapter import LegacySupport
 from pyfilter.cli.checkreport import (
@@ -68,7 +74,9 @@ class Options(ConfigOptions):
     longdesc = ("Run pyfilter's chain once over a message in Courier's "
                 "queue format, or over saved messages with the envelope "
                 "given as options, and print each filter's verdict.  The "
-                "sender defaults to the message's Return-Path, else <>.")
+                "sender defaults to the message's Return-Path, else <>.  "
+                "Saved messages use a scratch state directory unless "
+                "--state-dir is given.")
     optParameters = [
         ["help-filter", None, None, "print what filter NAME does and its "
          "options, then exit"],
@@ -87,6 +95,7 @@ class Options(ConfigOptions):
     def __init__(self):
         super().__init__()
         self["to"] = []
+        self["state-dir"] = None
 
     def opt_to(self, value):
         """
@@ -120,6 +129,8 @@ class Options(ConfigOptions):
         super().postOptions()
         if self["help-filter"] is not None:
             return
+        if self["state-dir"] is None and not self["saved"]:
+            self["state-dir"] = STATE_DIR
         if self["saved"]:
             if self["helo"] is not None and self["ip"] is None:
                 raise usage.UsageError("--helo needs --ip")
@@ -215,8 +226,12 @@ def check(reactor, options, stdout, stderr):
     paths = discover().overriding(sysconfdir=options["courier-sysconf"])
     modules = ModulesConfig.read(options["modules-config"])
     settings = loader.daemonSettings(modules)
-    context = Context.build(reactor, paths, modules, settings,
-                            options["state-dir"], options["resolvers"])
+    scratch = None
+    stateDir = options["state-dir"]
+    if stateDir is None:
+        stateDir = scratch = tempfile.mkdtemp(prefix="pyfilter-check-state-")
+    context = Context.build(reactor, paths, modules, settings, stateDir,
+                            options["resolvers"])
     observer = _logTo(stderr)
     globalLogPublisher.addObserver(observer)
     report = (JsonReport if options["json"] else TextReport)(
@@ -232,6 +247,8 @@ def check(reactor, options, stdout, stderr):
     finally:
         yield context.close()
         globalLogPublisher.removeObserver(observer)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     return status
 
 
