@@ -98,11 +98,8 @@ def main(argv=None):
     parser.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"))
     args = parser.parse_args(argv)
     figures = measure()
-    with open(report.RELOAD, "w") as f:
-        json.dump(figures, f, indent=1)
-        f.write("\n")
-    report.replaceSection(args.output, report.RELOAD_HEADING,
-                          report.reloadSection())
+    report.saveFigures(figures, report.RELOAD, args.output,
+                       report.RELOAD_HEADING, report.reloadSection)
     print(json.dumps(figures, indent=1))
 
 

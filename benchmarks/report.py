@@ -564,14 +564,34 @@ def write(results, path):
         f.write("\n".join(out))
 
 
+def savedSection(path, render):
+    """
+    The lines C{render} makes of the figures saved at C{path} (by
+    L{saveFigures}), none without them.
+    """
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return render(json.load(f)) + [""]
+
+
+def saveFigures(figures, path, output, heading, section):
+    """
+    Save C{figures} (measured by a script of its own) at C{path} and put
+    their section, C{section()}, into the results file C{output} in place
+    of the one under C{heading}.
+    """
+    with open(path, "w") as f:
+        json.dump(figures, f, indent=1)
+        f.write("\n")
+    replaceSection(output, heading, section())
+
+
 def scanPathSection():
     """
     The section of L{scanPathLines} from L{SCAN_PATHS}, none without it.
     """
-    if not os.path.exists(SCAN_PATHS):
-        return []
-    with open(SCAN_PATHS) as f:
-        return scanPathLines(json.load(f)) + [""]
+    return savedSection(SCAN_PATHS, scanPathLines)
 
 
 def scanPathLines(figures):
@@ -632,10 +652,7 @@ def reloadSection():
     """
     The section of L{reloadLines} from L{RELOAD}, none without it.
     """
-    if not os.path.exists(RELOAD):
-        return []
-    with open(RELOAD) as f:
-        return reloadLines(json.load(f)) + [""]
+    return savedSection(RELOAD, reloadLines)
 
 
 def reloadLines(figures):

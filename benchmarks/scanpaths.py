@@ -123,11 +123,8 @@ def main(argv=None):
     parser.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"))
     args = parser.parse_args(argv)
     figures = measure(args.work)
-    with open(report.SCAN_PATHS, "w") as f:
-        json.dump(figures, f, indent=1)
-        f.write("\n")
-    report.replaceSection(args.output, report.SCAN_PATHS_HEADING,
-                         report.scanPathSection())
+    report.saveFigures(figures, report.SCAN_PATHS, args.output,
+                       report.SCAN_PATHS_HEADING, report.scanPathSection)
     print(json.dumps(figures, indent=1))
 
 
