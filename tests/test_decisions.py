@@ -90,6 +90,21 @@ class DecisionLineTests(unittest.TestCase):
         self.assertIn("rcpts=6 ", line)
         self.assertNotIn("to=", line)
 
+    def test_off(self):
+        """With off set no line is written; metrics still count it."""
+        counted = []
+
+        class Counting:
+            def decided(self, *args):
+                counted.append(args)
+        log = DecisionLog(clock=self.clock.seconds, metrics=Counting())
+        log.off = True
+        reply = Reply("250", "Ok")
+        self.assertIs(log.finish(log.start(FakeMessage(1)), reply), reply)
+        self.assertEqual([e for e in self.events
+                          if e.get("log_format") == "decision {line}"], [])
+        self.assertEqual(len(counted), 1)
+
     def test_json(self):
         fields = json.loads(self.line(FakeMessage(1), json=True))
         self.assertEqual(fields["qid"], "0001.ABC")

@@ -12,6 +12,7 @@ quotes or C{=} quoted) or, in JSON mode, one JSON object per line.
 """
 
 import json
+import re
 import time
 
 from twisted.logger import Logger
@@ -20,6 +21,8 @@ from pyfilter.engine.reply import Reply
 
 #: At most this many recipients are listed in C{to}.
 MAX_LISTED = 5
+#: A value that needs no quotes.
+_BARE = re.compile(r'[^ ="\\\t\n\r]+\Z')
 
 
 def quote(value):
@@ -28,7 +31,7 @@ def quote(value):
     otherwise in double quotes with C{\\} and C{"} escaped.
     """
     text = "" if value is None else str(value)
-    if text and not any(c in text for c in ' ="\\\t\n\r'):
+    if _BARE.match(text):
         return text
     text = text.replace("\\", "\\\\").replace('"', '\\"')
     text = text.replace("\n", "\\n").replace("\r", "\\r")
@@ -109,7 +112,7 @@ class Decision:
 class DecisionLog:
     """
     Writes the decision line of each message, as logfmt or (C{json=True})
-    as JSON lines, and counts it in C{metrics} (a
+    as JSON lines, or none (C{off=True}), and counts it in C{metrics} (a
     L{pyfilter.daemon.metrics.Metrics}) when given.
     """
 
@@ -117,6 +120,7 @@ class DecisionLog:
 
     def __init__(self, json=False, clock=time.monotonic, metrics=None):
         self.json = json
+        self.off = False
         self.clock = clock
         self.metrics = metrics
 
@@ -132,6 +136,8 @@ class DecisionLog:
             if self.metrics is not None:
                 self.metrics.decided(reply, decision.message.outages,
                                      self.clock() - decision.began)
+            if self.off:
+                return reply
             fields = decision.fields(reply)
             if self.json:
                 line = json.dumps(dict(fields))

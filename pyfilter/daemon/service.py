@@ -218,6 +218,7 @@ class FilterService(Service):
 
     def _applyDecisionLog(self, settings):
         self.handler.decisions.json = settings["decision_log"] == "json"
+        self.handler.decisions.off = settings["decision_log"] == "off"
 
     def _applySettings(self, settings):
         self.settings = settings

@@ -45,9 +45,10 @@ SETTINGS = {
                       "threads for blocking filter code"),
     "thread_queue": Option(64, nonNegativeInteger,
                            "calls that may wait for a thread"),
-    "decision_log": Option("logfmt", oneOf("logfmt", "json"),
+    "decision_log": Option("logfmt", oneOf("logfmt", "json", "off"),
                            "the per-message decision line: key=value "
-                           "(logfmt) or JSON lines"),
+                           "(logfmt), JSON lines, or 'off' (none; it "
+                           "costs about 0.1 ms a message)"),
 }
 
 def daemonSettings(modules):
