@@ -10,11 +10,12 @@ import email.policy
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from pyfilter import testing
 from pyfilter.courier import rewrite
 from pyfilter.clients import spamd
 from tests.helpers import writeMessage
 from tests.test_courierconfig import compiledSysconf
-from tests.test_filters_access import LOOP, clientMessage, makeAccessFilter
+from tests.test_filters_access import LOOP
 from tests.test_quarantine import makeStore
 from tests.test_rewrite import readBytes, writeData
 
@@ -55,13 +56,13 @@ class DeliveredToTests(SynchronousTestCase):
         """A Delivered-To line the email package reads as body (after a NUL
         line) is no mail loop; one in the header block, lone CRs and all,
         is."""
-        deliveredto = makeAccessFilter(self, "deliveredto",
-                                       compiledSysconf(self))
+        harness = testing.Harness(self, "deliveredto",
+                                  sysconfdir=compiledSysconf(self))
         loop = b"Delivered-To: alice@example.test"
         for data, expected in ((b"A: 1\n\x00\n" + loop + b"\n\nbody\n", None),
                                (b"A: 1\r" + loop + b"\r\rbody\r", LOOP)):
-            message = clientMessage(self, "192.0.2.1", data)
-            self.assertEqual(deliveredto.consider(message), expected, data)
+            message = harness.message(ip="192.0.2.1", data=data)
+            self.assertEqual(harness.decide(message), expected, data)
 
 
 class RewriteTests(SynchronousTestCase):
