@@ -59,7 +59,8 @@ class DecisionLineTests(unittest.TestCase):
         self.clock = task.Clock()
 
     def line(self, message, json=False):
-        log = DecisionLog(json=json, clock=self.clock.seconds)
+        log = DecisionLog("json" if json else "logfmt",
+                          clock=self.clock.seconds)
         decision = log.start(message)
         self.clock.advance(0.002)
         decision.observe(Entry("dnsbl", None), None, 0.002)
@@ -97,8 +98,8 @@ class DecisionLineTests(unittest.TestCase):
         class Counting:
             def decided(self, *args):
                 counted.append(args)
-        log = DecisionLog(clock=self.clock.seconds, metrics=Counting())
-        log.off = True
+        log = DecisionLog("off", clock=self.clock.seconds,
+                          metrics=Counting())
         reply = Reply("250", "Ok")
         self.assertIs(log.finish(log.start(FakeMessage(1)), reply), reply)
         self.assertEqual([e for e in self.events

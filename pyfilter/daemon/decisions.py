@@ -111,16 +111,17 @@ class Decision:
 
 class DecisionLog:
     """
-    Writes the decision line of each message, as logfmt or (C{json=True})
-    as JSON lines, or none (C{off=True}), and counts it in C{metrics} (a
-    L{pyfilter.daemon.metrics.Metrics}) when given.
+    Writes the decision line of each message and counts it in C{metrics}
+    (a L{pyfilter.daemon.metrics.Metrics}) when given.
+
+    @ivar format: the C{[pyfilter]} C{decision_log} setting: C{"logfmt"},
+        C{"json"} (JSON lines) or C{"off"} (no line).
     """
 
     log = Logger()
 
-    def __init__(self, json=False, clock=time.monotonic, metrics=None):
-        self.json = json
-        self.off = False
+    def __init__(self, format="logfmt", clock=time.monotonic, metrics=None):
+        self.format = format
         self.clock = clock
         self.metrics = metrics
 
@@ -136,10 +137,10 @@ class DecisionLog:
             if self.metrics is not None:
                 self.metrics.decided(reply, decision.message.outages,
                                      self.clock() - decision.began)
-            if self.off:
+            if self.format == "off":
                 return reply
             fields = decision.fields(reply)
-            if self.json:
+            if self.format == "json":
                 line = json.dumps(dict(fields))
             else:
                 line = logfmt(fields)

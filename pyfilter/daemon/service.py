@@ -128,10 +128,9 @@ class FilterService(Service):
         self.handler = RequestHandler(
             Spool(self.spoolRoot, self.paths.spoolTmp), context.threads,
             settings["max_in_flight"],
-            DecisionLog(metrics=self.metrics))
+            DecisionLog(settings["decision_log"], metrics=self.metrics))
         self.metrics.inFlight.set_function(
             lambda: len(self.handler.inFlight))
-        self._applyDecisionLog(settings)
         self._listenMetrics()
         self.generations = Generations(self.handler)
         self._listen(settings["request_timeout"], settings["max_connections"])
@@ -216,14 +215,10 @@ class FilterService(Service):
             self.log.info("metrics on {endpoint}",
                           endpoint=self.metricsEndpoint)
 
-    def _applyDecisionLog(self, settings):
-        self.handler.decisions.json = settings["decision_log"] == "json"
-        self.handler.decisions.off = settings["decision_log"] == "off"
-
     def _applySettings(self, settings):
         self.settings = settings
         self.handler.maxInFlight = settings["max_in_flight"]
-        self._applyDecisionLog(settings)
+        self.handler.decisions.format = settings["decision_log"]
         self.factory.requestTimeout = settings["request_timeout"]
         self.factory.maxConnections = settings["max_connections"]
 
@@ -248,29 +243,24 @@ class FilterService(Service):
         self.lastReload = {"at": timestamp(self.reactor.seconds()),
                            "ok": outcome["ok"],
                            "error": outcome.get("error")}
-        metrics = getattr(self, "metrics", None)
-        if metrics is not None:
-            metrics.reloaded(outcome["ok"])
+        self.metrics.reloaded(outcome["ok"])
         return outcome
 
     def status(self):
         """
         What C{pyfilter status} shows: the process, the generation in
         service and its chain, the messages in flight, the last reload,
-        and the metrics' figures when they are kept.
+        and the metrics' figures.
         """
         current = self.generations.current
-        answer = {"ok": True, "pid": os.getpid(),
-                  "started": timestamp(self.started),
-                  "generation": current.number if current else 0,
-                  "chain": current.names() if current else [],
-                  "in_flight": self.generations.inFlight(),
-                  "retiring": len(self.generations.retiring),
-                  "last_reload": self.lastReload}
-        metrics = getattr(self, "metrics", None)
-        if metrics is not None:
-            answer["metrics"] = metrics.snapshot()
-        return answer
+        return {"ok": True, "pid": os.getpid(),
+                "started": timestamp(self.started),
+                "generation": current.number if current else 0,
+                "chain": current.names() if current else [],
+                "in_flight": self.generations.inFlight(),
+                "retiring": len(self.generations.retiring),
+                "last_reload": self.lastReload,
+                "metrics": self.metrics.snapshot()}
 
     def _readSettings(self):
         try:
