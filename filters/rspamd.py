@@ -53,7 +53,7 @@ def removeField(edit, name, index):
 
 class Rspamd(Filter):
     options = {
-        "url": Option("http://127.0.0.1:11333", string,
+        "url": Option(rspamd.DEFAULT_WORKER, string,
                       "rspamd's normal worker"),
         "hand_over": Option("stream", oneOf("stream", "file"),
                             "'stream' sends the message's bytes; 'file' "
@@ -63,7 +63,7 @@ class Rspamd(Filter):
         "request_headers": Option({}, mapping(string, string),
                                   "further request headers, such as "
                                   "{'Settings-ID': 'outbound'}"),
-        "controller": Option("http://127.0.0.1:11334", string,
+        "controller": Option(rspamd.DEFAULT_CONTROLLER, string,
                              "rspamd's controller, for pyfilter rspamd "
                              "learn-spam|learn-ham"),
         "password": Option(None, optional(string),

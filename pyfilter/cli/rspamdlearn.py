@@ -25,14 +25,14 @@ from twisted.internet import defer
 from twisted.python import usage
 
 from pyfilter.cli.reactorrun import runOnReactor
-from pyfilter.clients.rspamd import RspamdClient, RspamdError
+from pyfilter.clients.rspamd import (
+    DEFAULT_CONTROLLER, RspamdClient, RspamdError)
 from pyfilter.config.locations import MODULES_CONFIGS, firstExisting
 from pyfilter.config.errors import ConfigError
 from pyfilter.config.modulesfile import ModulesConfig
 from pyfilter.files import messageFiles
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 64
-DEFAULT_CONTROLLER = "http://127.0.0.1:11334"
 
 
 class Options(usage.Options):

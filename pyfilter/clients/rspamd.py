@@ -42,6 +42,10 @@ from zope.interface import implementer
 
 from pyfilter.clients.base import ServiceError, endpointFor
 
+#: Where rspamd's normal worker and its controller listen by default.
+DEFAULT_WORKER = "http://127.0.0.1:11333"
+DEFAULT_CONTROLLER = "http://127.0.0.1:11334"
+
 #: The actions rspamd 3.4 gives, mildest first.  A configuration may add
 #: its own (C{discard}, C{quarantine} or any name), which come as they are.
 ACTIONS = ("no action", "greylist", "add header", "rewrite subject",
