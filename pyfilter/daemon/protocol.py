@@ -29,6 +29,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from pyfilter.daemon.eager import readNow, writeNow
 from pyfilter.daemon.requests import BAD_REQUEST, BUSY
 
 MAX_PATH_LENGTH = 4096
@@ -74,6 +75,8 @@ class RequestProtocol(Protocol):
             self.log.warn("{count} connections open: answering busy",
                           count=len(self.factory.connections))
             self._answerEarly(BUSY)
+        else:
+            readNow(self.transport)
 
     def dataReceived(self, data):
         if self.lingerStarted is not None:
@@ -150,6 +153,7 @@ class RequestProtocol(Protocol):
     def _reply(self, reply):
         self.transport.write(reply.toBytes())
         self.transport.loseConnection()
+        writeNow(self.transport)
 
     def _answerEarly(self, reply):
         """
@@ -160,9 +164,10 @@ class RequestProtocol(Protocol):
         self.transport.write(reply.toBytes())
         if self.inputEnded or self.factory.draining:
             self.transport.loseConnection()
-            return
-        self.lingerStarted = self.factory.reactor.seconds()
-        self.transport.loseWriteConnection()
+        else:
+            self.lingerStarted = self.factory.reactor.seconds()
+            self.transport.loseWriteConnection()
+        writeNow(self.transport)
 
     def _discard(self, data):
         self.discarded += len(data)
