@@ -4,11 +4,17 @@ endpoint given by C{--metrics} (a strports description such as
 C{tcp:9137:interface=127.0.0.1}); no endpoint unless configured.
 """
 
+from bisect import bisect_left
+import collections
 from importlib import metadata
+from itertools import accumulate
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
     Info, generate_latest)
+from prometheus_client.core import (
+    CounterMetricFamily, HistogramMetricFamily)
+from prometheus_client.utils import floatToGoString
 from twisted.web import resource
 
 from pyfilter.engine.reply import Reply
@@ -16,6 +22,7 @@ from pyfilter.engine.reply import Reply
 #: Bucket bounds in seconds for the latency histograms.
 BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10,
            30, 60)
+_BOUNDS = [floatToGoString(bound) for bound in BUCKETS] + ["+Inf"]
 
 
 def verdictClass(outcome):
@@ -34,6 +41,73 @@ def _version():
         return "unknown"
 
 
+class _Histogram:
+    """
+    One histogram's counts: per bucket (the last is C{+Inf}), and the sum.
+    """
+
+    def __init__(self):
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.sum = 0.0
+
+    def observe(self, seconds):
+        self.counts[bisect_left(BUCKETS, seconds)] += 1
+        self.sum += seconds
+
+    def buckets(self):
+        """
+        The cumulative C{(bound, count)} pairs Prometheus expects.
+        """
+        return list(zip(_BOUNDS, accumulate(self.counts)))
+
+
+class _PerMessage:
+    """
+    The figures counted for every message, kept as plain numbers: they are
+    updated only in the reactor thread, a few dictionary updates a message
+    instead of prometheus-client's locked children, and rendered as
+    Prometheus families when scraped.
+    """
+
+    def __init__(self):
+        self.messages = collections.Counter()
+        self.filterVerdicts = collections.Counter()
+        self.filterErrors = collections.Counter()
+        self.outages = collections.Counter()
+        self.filterSeconds = {}
+        self.messageSeconds = _Histogram()
+
+    def describe(self):
+        return self.collect()
+
+    def collect(self):
+        for name, doc, labels, counts in (
+                ("pyfilter_messages", "messages by final verdict",
+                 ["verdict"], self.messages),
+                ("pyfilter_filter_verdicts", "verdicts of each filter "
+                 "(testing-* for filters in testing mode)",
+                 ["filter", "verdict"], self.filterVerdicts),
+                ("pyfilter_filter_errors", "filter errors and timeouts",
+                 ["filter", "kind"], self.filterErrors),
+                ("pyfilter_outages", "outages met, per service",
+                 ["service"], self.outages)):
+            family = CounterMetricFamily(name, doc, labels=labels)
+            for key, value in counts.items():
+                family.add_metric(key, value)
+            yield family
+        family = HistogramMetricFamily(
+            "pyfilter_filter_seconds", "time each filter took",
+            labels=["filter"])
+        for name, histogram in self.filterSeconds.items():
+            family.add_metric([name], histogram.buckets(), histogram.sum)
+        yield family
+        family = HistogramMetricFamily(
+            "pyfilter_message_seconds", "time the chain took per message")
+        family.add_metric([], self.messageSeconds.buckets(),
+                          self.messageSeconds.sum)
+        yield family
+
+
 class Metrics:
     """
     The figures of one daemon; one instance lives as long as the daemon
@@ -42,25 +116,8 @@ class Metrics:
 
     def __init__(self):
         self.registry = r = CollectorRegistry(auto_describe=True)
-        self.messages = Counter(
-            "pyfilter_messages", "messages by final verdict", ["verdict"],
-            registry=r)
-        self.filterVerdicts = Counter(
-            "pyfilter_filter_verdicts", "verdicts of each filter "
-            "(testing-* for filters in testing mode)",
-            ["filter", "verdict"], registry=r)
-        self.filterSeconds = Histogram(
-            "pyfilter_filter_seconds", "time each filter took",
-            ["filter"], buckets=BUCKETS, registry=r)
-        self.filterErrors = Counter(
-            "pyfilter_filter_errors", "filter errors and timeouts",
-            ["filter", "kind"], registry=r)
-        self.outages = Counter(
-            "pyfilter_outages", "outages met, per service", ["service"],
-            registry=r)
-        self.messageSeconds = Histogram(
-            "pyfilter_message_seconds", "time the chain took per message",
-            buckets=BUCKETS, registry=r)
+        self.perMessage = _PerMessage()
+        r.register(self.perMessage)
         self.inFlight = Gauge(
             "pyfilter_in_flight", "messages being filtered", registry=r)
         self.connections = Gauge(
@@ -79,24 +136,31 @@ class Metrics:
 
     def filtered(self, entry, outcome, seconds):
         """
-        Count what the chain observed of one filter.
+        Count what the chain observed of one filter (in the reactor
+        thread).
         """
         word = verdictClass(outcome)
         if entry.testing:
             word = "testing-" + word
-        self.filterVerdicts.labels(entry.name, word).inc()
-        self.filterSeconds.labels(entry.name).observe(seconds)
+        counts = self.perMessage
+        counts.filterVerdicts[entry.name, word] += 1
+        histogram = counts.filterSeconds.get(entry.name)
+        if histogram is None:
+            histogram = counts.filterSeconds[entry.name] = _Histogram()
+        histogram.observe(seconds)
         if outcome in ("error", "timeout", "deadline"):
-            self.filterErrors.labels(entry.name, outcome).inc()
+            counts.filterErrors[entry.name, outcome] += 1
 
     def decided(self, reply, outages, seconds):
         """
-        Count a message's final reply, its outages and its total time.
+        Count a message's final reply, its outages and its total time (in
+        the reactor thread).
         """
-        self.messages.labels(verdictClass(reply)).inc()
-        self.messageSeconds.observe(seconds)
+        counts = self.perMessage
+        counts.messages[(verdictClass(reply),)] += 1
+        counts.messageSeconds.observe(seconds)
         for _, service, _ in outages:
-            self.outages.labels(service or "unknown").inc()
+            counts.outages[(service or "unknown",)] += 1
 
     def storeOperation(self, operation, seconds, ok):
         """
