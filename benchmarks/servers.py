@@ -189,13 +189,14 @@ class Pyfilter(_Server):
         for path, text in ((chain, system.chain), (modules, system.modules)):
             with open(path, "w") as f:
                 f.write(text)
-        twistdLog = os.path.join(self.logDir, "pyfilter-twistd.log")
-        for stale in (twistdLog, self.root.socketPath("pyfilter")):
-            if os.path.exists(stale):
-                os.unlink(stale)
+        socketPath = self.root.socketPath("pyfilter")
+        if os.path.exists(socketPath):
+            os.unlink(socketPath)
+        # twistd logs to standard output, as courier-install runs it
+        # (courierfilter's pipe to courierlogger; here the log file).
         return self._spawn(
             [os.path.join(self.venv, "bin", "twistd"), "-n", "--pidfile=",
-             f"--logfile={twistdLog}", "pyfilter",
+             "--logfile=-", "pyfilter",
              "--config", chain, "--modules-config", modules,
              "--courier-sysconf", self.root.sysconfdir,
              "--socket", self.root.socketPath("pyfilter"),

@@ -74,16 +74,19 @@ class Daemon:
 
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(self.pythonPath))
         started = time.monotonic()
+        # twistd logs to standard output, as courier-install runs it.
+        logFile = open(self.logPath, "ab")
         self.process = subprocess.Popen(
             TWISTD + ["-n",
-             "--pidfile=", "--logfile=" + self.logPath, "pyfilter",
+             "--pidfile=", "--logfile=-", "pyfilter",
              "--config", self.chainPath, "--modules-config", self.modulesPath,
              "--courier-sysconf", self.directory, "--socket", self.socketPath,
              "--state-dir", self.stateDir, "--courier-spool", self.spool]
             + self.extraArgs,
-            stdin=stdinRead, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdin=stdinRead, stdout=logFile, stderr=subprocess.PIPE,
             close_fds=False, preexec_fn=becomeFilter, cwd=self.directory,
             env=env)
+        logFile.close()
         os.close(stdinRead)
         os.close(readyWrite)
         if not startupPipe:

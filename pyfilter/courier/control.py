@@ -16,8 +16,8 @@ keeps the exact bytes for anything that writes a control file.
 
 import ipaddress
 import urllib.parse
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from pyfilter.files import readPathAtMost
 
@@ -52,12 +52,12 @@ def decodeValue(raw):
         return "(malformed utf8):" + urllib.parse.quote_plus(raw, safe="@")
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
     """
     One recipient: its canonical address (C{r}), original recipient (C{R},
     ORCPT) and DSN NOTIFY letters (C{N}); where it is stored: the index of its
-    control file in the request and its number within that file.
+    control file in the request and its number within that file.  (A named
+    tuple: messages list their recipients for every decision line.)
     """
     address: str
     original: str

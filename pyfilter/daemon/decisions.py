@@ -69,13 +69,12 @@ class Decision:
         self.metrics = metrics
         self.clock = clock
         self.began = clock()
-        self.filters = []
+        self.observed = []
 
     def observe(self, entry, outcome, seconds):
         if self.metrics is not None:
             self.metrics.filtered(entry, outcome, seconds)
-        self.filters.append(
-            f"{entry.name}={verdict(entry, outcome)}:{seconds * 1000:.1f}")
+        self.observed.append((entry, outcome, seconds))
 
     def fields(self, reply):
         """
@@ -95,7 +94,9 @@ class Decision:
             fields.append(("to", ",".join(rcpts)))
         if auth:
             fields.append(("auth", auth))
-        fields.append(("filters", ",".join(self.filters)))
+        fields.append(("filters", ",".join(
+            f"{entry.name}={verdict(entry, outcome)}:{seconds * 1000:.1f}"
+            for entry, outcome, seconds in self.observed)))
         if m.outages:
             fields.append(("outages", ",".join(
                 f"{name}:{service}" for name, service, _ in m.outages)))
@@ -116,14 +117,19 @@ class DecisionLog:
 
     @ivar format: the C{[pyfilter]} C{decision_log} setting: C{"logfmt"},
         C{"json"} (JSON lines) or C{"off"} (no line).
+    @ivar output: the L{pyfilter.daemon.logoutput.LogOutput} the lines are
+        written to directly, or C{None}: they are then logged as events.
     """
 
     log = Logger()
 
-    def __init__(self, format="logfmt", clock=time.monotonic, metrics=None):
+    def __init__(self, format="logfmt", clock=time.monotonic, metrics=None,
+                 output=None):
         self.format = format
         self.clock = clock
         self.metrics = metrics
+        self.output = output
+        self.system = self.log.namespace + "#info"
 
     def start(self, message):
         return Decision(message, self.clock, self.metrics)
@@ -144,7 +150,10 @@ class DecisionLog:
                 line = json.dumps(dict(fields))
             else:
                 line = logfmt(fields)
-            self.log.info("decision {line}", line=line)
+            if self.output is None:
+                self.log.info("decision {line}", line=line)
+            else:
+                self.output.writeLine(self.system, "decision " + line)
         except Exception:
             self.log.failure("decision line not written")
         return reply

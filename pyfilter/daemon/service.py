@@ -32,7 +32,8 @@ import socket
 
 from twisted.application.service import Service
 from twisted.internet import defer, endpoints, stdio
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
+from twisted.python.components import Componentized
 from twisted.web import server
 
 from pyfilter.engine import loader
@@ -89,6 +90,8 @@ class FilterService(Service):
     @ivar controlPath: the control socket's path, or C{None} for none.
     @ivar lastReload: C{None}, or the last reload's outcome: C{"at"} (an
         ISO 8601 time), C{"ok"}, C{"error"}.
+    @ivar logOutput: the L{pyfilter.daemon.logoutput.LogOutput} the daemon
+        logs through when twistd logs to standard output, or C{None}.
     """
 
     log = Logger()
@@ -96,8 +99,9 @@ class FilterService(Service):
     def __init__(self, reactor, paths, socketPath, chainPath, modulesPath,
                  stateDir, spoolRoot, resolvers=(), closeStartupPipe=False,
                  watchStdin=True, controlPath=None, handleSignals=True,
-                 metricsEndpoint=None):
+                 metricsEndpoint=None, logOutput=None):
         self.reactor = reactor
+        self.logOutput = logOutput
         self.metrics = Metrics()
         self.metricsEndpoint = metricsEndpoint
         self.metricsPort = None
@@ -119,6 +123,17 @@ class FilterService(Service):
         self._reloading = False
         self.ready = defer.Deferred()
 
+    def setServiceParent(self, parent):
+        """
+        Join C{parent}; given twistd's application (a
+        L{twisted.python.components.Componentized}), also make
+        L{logOutput} the application's log observer, which twistd then uses
+        instead of its own.
+        """
+        if self.logOutput is not None and isinstance(parent, Componentized):
+            parent.setComponent(ILogObserver, self.logOutput)
+        super().setServiceParent(parent)
+
     def startService(self):
         super().startService()
         self.started = self.reactor.seconds()
@@ -128,7 +143,8 @@ class FilterService(Service):
         self.handler = RequestHandler(
             Spool(self.spoolRoot, self.paths.spoolTmp), context.threads,
             settings["max_in_flight"],
-            DecisionLog(settings["decision_log"], metrics=self.metrics))
+            DecisionLog(settings["decision_log"], metrics=self.metrics,
+                        output=self.logOutput))
         self.metrics.inFlight.set_function(
             lambda: len(self.handler.inFlight))
         self._listenMetrics()

@@ -47,6 +47,7 @@ def makeService(options, reactor=None):
     # options, and nothing may install the reactor (whose epoll descriptor
     # could take number 3) before STARTUP_PIPE is known.
     from pyfilter.courier.paths import discover
+    from pyfilter.daemon import logoutput
     from pyfilter.daemon.service import FilterService
     from pyfilter.engine import loader
     if reactor is None:
@@ -66,4 +67,5 @@ def makeService(options, reactor=None):
         options["courier-spool"] or paths.localstatedir,
         resolvers=tuple(options["resolvers"]),
         closeStartupPipe=STARTUP_PIPE, controlPath=controlPath or None,
-        metricsEndpoint=options["metrics"])
+        metricsEndpoint=options["metrics"],
+        logOutput=logoutput.forTwistd(options))
