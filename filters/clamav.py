@@ -7,7 +7,9 @@ clamd over its UNIX socket (C{FILDES}), and streamed to it in chunks over
 TCP (C{INSTREAM}).  Passing the descriptor scans as fast as by path
 (benchmarks/RESULTS.md has the figures).  C{scan_mode = 'path'} sends
 clamd the file's path instead (C{SCAN}, as courier-pythonfilter does),
-which needs clamd to be able to read the spool.
+which needs clamd to be able to read the spool.  Descriptors and paths
+go over clamd sessions kept open between messages (at most
+C{max_connections}); a stream has a connection of its own.
 
 Its options and their defaults: C{pyfilter check --help-filter clamav}.
 When clamd fails, cannot be reached or does not answer in time the filter
@@ -105,6 +107,9 @@ class ClamAV(Filter):
             quarantine.forContext(self.context)
         self.log.info("clamav: scanning with clamd at {where} by {mode}",
                       where=where, mode=self.scanMode)
+
+    def stop(self):
+        self.clamd.close()
 
     def match(self, message):
         if self.scanMode == "path":

@@ -1,9 +1,12 @@
 """
-Tests for the clamav filter and pyfilter.clients.clamd, against a real clamd with
-the project's test signature.
+Tests for the clamav filter and pyfilter.clients.clamd, against a real
+clamd with the project's test signature.
 """
 
+import socket
+
 from twisted.internet import defer
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
@@ -48,18 +51,38 @@ class ParseResultTests(unittest.TestCase):
 
     def test_descriptorNotPassed(self):
         """When the descriptor cannot be sent the scan fails as a scanner
-        error and the connection is dropped."""
+        error and the session is dropped."""
         class Socket:
             def sendmsg(self, buffers, ancillary):
                 raise OSError("sendmsg: no buffer space")
 
         transport = StringTransport()
         transport.socket = Socket()
+        client = clamd.ClamdClient(Clock(), "/nonexistent/clamd.sock")
+        session = clamd._Session(client)
+        session.makeConnection(transport)
         with open(__file__, "rb") as f:
-            scan = clamd._DescriptorScan(f)
-            scan.makeConnection(transport)
-        failure = self.failureResultOf(scan.result, ServiceError)
+            answer = session.request(clamd._FILDES, f)
+        failure = self.failureResultOf(answer, ServiceError)
         self.assertIn("cannot pass the file to clamd", str(failure.value))
+        self.assertTrue(transport.disconnecting)
+        self.assertFalse(session.usable)
+
+    def test_sessionAnswers(self):
+        """A session's answers are matched to its requests by number; an
+        answer out of turn ends the session."""
+        transport = StringTransport()
+        session = clamd._Session(clamd.ClamdClient(Clock(), "/x"))
+        session.makeConnection(transport)
+        first = session.request(clamd._OPEN)
+        session.dataReceived(b"1: PO")
+        session.dataReceived(b"NG\0")
+        self.assertEqual(self.successResultOf(first), "PONG")
+        second = session.request(b"zSCAN /a\0")
+        session.dataReceived(b"1: /a: OK\0")
+        failure = self.failureResultOf(second, ServiceError)
+        self.assertIn("unexpected reply", str(failure.value))
+        self.assertEqual(transport.value(), clamd._OPEN + b"zSCAN /a\0")
         self.assertTrue(transport.disconnecting)
 
     def test_otherPath(self):
@@ -85,7 +108,9 @@ class ClamAVTests(unittest.TestCase):
         options.setdefault("local_socket", self.clamd.socketPath)
         text = "[clamav.py]\n" + "".join(
             f"{name} = {value!r}\n" for name, value in options.items())
-        return services.serviceFilter(self, "clamav", text)
+        started = services.serviceFilter(self, "clamav", text)
+        self.addCleanup(started.stop)
+        return started
 
     @defer.inlineCallbacks
     def test_cleanStream(self):
@@ -242,8 +267,9 @@ class ClamAVTests(unittest.TestCase):
         """A reply read in pieces is put together; a reply cut by the
         connection's end is taken as it is; no reply at all is a 451."""
         replies = []
-        for chunks in ([b"fd[9]: Test.Sig", b"nature FOUND\0"],
-                       [b"fd[9]: Other FOUND"], []):
+        for chunks in ([b"1: PONG\0", b"2: fd[9]: Test.Sig",
+                        b"nature FOUND\0"],
+                       [b"1: PONG\0", b"2: fd[9]: Other FOUND"], []):
             server = _ScriptedServer(self, chunks)
             replies.append((yield self.clamav(
                 local_socket=server.path, scan_mode="fildes").consider(
@@ -284,6 +310,51 @@ class ClamAVTests(unittest.TestCase):
         for d in reversed(pending):
             d.cancel()
             self.failureResultOf(d, defer.CancelledError)
+
+    @defer.inlineCallbacks
+    def test_sessionKept(self):
+        """Descriptors and paths go over one clamd session, kept open
+        between scans; filter.stop() ends it."""
+        for mode in ("fildes", "path"):
+            clamav = self.clamav(scan_mode=mode)
+            replies, sessions = [], []
+            for data in (CLEAN, SIGNED, CLEAN):
+                replies.append((yield clamav.consider(
+                    writeMessage(self, RECORDS, data))))
+                sessions.extend(clamav.clamd.idle)
+            self.assertEqual(replies, [None, VIRUS, None])
+            self.assertEqual(len(set(sessions)), 1)
+            self.assertEqual(sessions[0].sent, 4)
+            clamav.stop()
+            self.assertEqual(clamav.clamd.idle, [])
+            self.assertFalse(sessions[0].usable)
+
+    @defer.inlineCallbacks
+    def test_sessionLostRetried(self):
+        """A scan whose kept session turns out closed is sent again on a
+        new session."""
+        clamav = self.clamav()
+        message = writeMessage(self, RECORDS, SIGNED)
+        self.assertEqual((yield clamav.consider(message)), VIRUS)
+        [kept] = clamav.clamd.idle
+        kept.transport.socket.shutdown(socket.SHUT_RDWR)
+        self.assertEqual((yield clamav.consider(message)), VIRUS)
+        [new] = clamav.clamd.idle
+        self.assertIsNot(new, kept)
+        self.assertFalse(kept.usable)
+
+    @defer.inlineCallbacks
+    def test_sessionIdleEnds(self):
+        """A session idle for SESSION_IDLE seconds is ended, not used."""
+        clamav = self.clamav()
+        message = writeMessage(self, RECORDS, CLEAN)
+        yield clamav.consider(message)
+        [kept] = clamav.clamd.idle
+        kept.idleSince -= clamd.SESSION_IDLE
+        yield clamav.consider(message)
+        self.assertFalse(kept.usable)
+        self.assertEqual(len(clamav.clamd.idle), 1)
+        self.assertIsNot(clamav.clamd.idle[0], kept)
 
     def test_noSocket(self):
         """Without local_socket nor a clamd.conf, start fails."""

@@ -223,8 +223,18 @@ class ServiceClient:
             does not answer within the timeout, or too many requests wait.
         """
         conversation = conversation or (lambda exchange: exchange.result)
-        d = defer.Deferred.fromCoroutine(
-            self._converse(protocol, conversation))
+        return self.bounded(self._connected, protocol, conversation)
+
+    def bounded(self, work, *args):
+        """
+        Run the coroutine C{work(*args)} in one of the client's connection
+        slots, within its timeout.
+
+        @return: a cancellable Deferred of C{work}'s result; it fails with
+            L{ServiceError} when C{work} does not finish within the timeout
+            or too many requests wait for a slot.
+        """
+        d = defer.Deferred.fromCoroutine(self._inSlot(work, args))
         d.addTimeout(self.timeout, self.reactor)
         d.addErrback(self._failed)
         return d
@@ -249,7 +259,22 @@ class ServiceClient:
             return defer.succeed(protocol)
         return connectQuietly(self.endpoint, protocol)
 
-    async def _converse(self, protocol, conversation):
+    async def connect(self, protocol):
+        """
+        Connect C{protocol} to the service.
+
+        @raise ServiceError: the service cannot be reached.
+        """
+        try:
+            await self._connect(protocol)
+        except error.ConnectingCancelledError:
+            raise defer.CancelledError() from None
+        except error.ConnectError as e:
+            raise ServiceError(
+                f"cannot connect to {self.name} at {self.where}: "
+                f"{str(e).strip().rstrip('.')}") from e
+
+    async def _inSlot(self, work, args):
         if self.waiting >= self.maxWaiting:
             raise ServiceError(f"too many requests waiting for {self.name}")
         self.waiting += 1
@@ -258,26 +283,22 @@ class ServiceClient:
         finally:
             self.waiting -= 1
         try:
-            try:
-                await self._connect(protocol)
-            except error.ConnectingCancelledError:
-                raise defer.CancelledError() from None
-            except error.ConnectError as e:
-                raise ServiceError(
-                    f"cannot connect to {self.name} at {self.where}: "
-                    f"{str(e).strip().rstrip('.')}") from e
-            try:
-                result = await conversation(protocol)
-            except BaseException:
-                protocol.transport.abortConnection()
-                raise
-            if getattr(protocol, "requestSent", True):
-                protocol.transport.loseConnection()
-            else:
-                protocol.transport.abortConnection()
-            return result
+            return await work(*args)
         finally:
             self.slots.release()
+
+    async def _connected(self, protocol, conversation):
+        await self.connect(protocol)
+        try:
+            result = await conversation(protocol)
+        except BaseException:
+            protocol.transport.abortConnection()
+            raise
+        if getattr(protocol, "requestSent", True):
+            protocol.transport.loseConnection()
+        else:
+            protocol.transport.abortConnection()
+        return result
 
 
 class Exchange(Protocol):
