@@ -70,14 +70,14 @@ class Spool:
         @raise ControlFileError: it does not (the chain answers the
             reference's 451 for unusable control files).
         """
-        directory, name = os.path.split(path)
-        real = self._realDirectories.get(directory)
-        if real is None:
+        directory, _, name = path.rpartition("/")
+        realDirectory = self._realDirectories.get(directory)
+        if realDirectory is None:
             if len(self._realDirectories) >= _REAL_DIRECTORIES:
                 self._realDirectories.clear()
-            real = self._realDirectories[directory] = os.path.realpath(
-                directory)
-        real = os.path.join(real, name)
+            realDirectory = self._realDirectories[directory] = \
+                os.path.join(os.path.realpath(directory or "/"), "")
+        real = realDirectory + name
         if os.path.islink(real):
             real = os.path.realpath(real)
         if not real.startswith(self.realPrefix):

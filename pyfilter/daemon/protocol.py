@@ -114,8 +114,11 @@ class RequestProtocol(Protocol):
             if path.endswith(b"\r"):
                 paths[index] = path[:-1]
         self.answered = True
-        self.transport.pauseProducing()
-        self.factory.handler.handle(paths).addCallback(self._reply)
+        decided = self.factory.handler.handle(paths)
+        if not decided.called:
+            # Nothing more is read while the chain decides.
+            self.transport.pauseProducing()
+        decided.addCallback(self._reply)
 
     def readConnectionLost(self):
         """
