@@ -69,6 +69,7 @@ class Decision:
         self.metrics = metrics
         self.clock = clock
         self.began = clock()
+        self.seconds = None
         self.observed = []
 
     def observe(self, entry, outcome, seconds):
@@ -105,8 +106,10 @@ class Decision:
                 f"{name}.{key}={value}"
                 for name, details in m.notes.items()
                 for key, value in details.items())))
+        if self.seconds is None:
+            self.seconds = self.clock() - self.began
         fields += [("reply", reply.code), ("text", " ".join(reply.lines)),
-                   ("ms", f"{(self.clock() - self.began) * 1000:.1f}")]
+                   ("ms", f"{self.seconds * 1000:.1f}")]
         return fields
 
 
@@ -115,45 +118,78 @@ class DecisionLog:
     Writes the decision line of each message and counts it in C{metrics}
     (a L{pyfilter.daemon.metrics.Metrics}) when given.
 
+    The line is written once the reply has gone out (C{later}): the
+    message's control files are read before the reply (Courier moves them
+    once it has its answer), the rest of the line's work is then done
+    while Courier goes on, and lines waiting meanwhile are written
+    together.
+
     @ivar format: the C{[pyfilter]} C{decision_log} setting: C{"logfmt"},
         C{"json"} (JSON lines) or C{"off"} (no line).
     @ivar output: the L{pyfilter.daemon.logoutput.LogOutput} the lines are
         written to directly, or C{None}: they are then logged as events.
+    @ivar later: called with a function to run after the replies being
+        written have gone (the daemon's: in the reactor's next turn), or
+        C{None} to write each line at once.
     """
 
     log = Logger()
 
     def __init__(self, format="logfmt", clock=time.monotonic, metrics=None,
-                 output=None):
+                 output=None, later=None):
         self.format = format
         self.clock = clock
         self.metrics = metrics
         self.output = output
+        self.later = later
         self.system = self.log.namespace + "#info"
+        self._waiting = []
 
     def start(self, message):
         return Decision(message, self.clock, self.metrics)
 
     def finish(self, decision, reply):
         """
-        Log the line for C{decision} ended by C{reply}; return C{reply}
-        (a failure to write the line never changes the answer).
+        Count C{decision} ended by C{reply} and have its line written;
+        return C{reply} (a failure to write the line never changes the
+        answer).
         """
         try:
+            decision.seconds = self.clock() - decision.began
             if self.metrics is not None:
                 self.metrics.decided(reply, decision.message.outages,
-                                     self.clock() - decision.began)
+                                     decision.seconds)
             if self.format == "off":
                 return reply
-            fields = decision.fields(reply)
-            if self.format == "json":
-                line = json.dumps(dict(fields))
-            else:
-                line = logfmt(fields)
-            if self.output is None:
-                self.log.info("decision {line}", line=line)
-            else:
-                self.output.writeLine(self.system, "decision " + line)
+            if self.later is None:
+                self._write(decision, reply)
+                return reply
+            decision.message.readControl()
+            self._waiting.append((decision, reply))
+            if len(self._waiting) == 1:
+                self.later(self.flush)
         except Exception:
             self.log.failure("decision line not written")
         return reply
+
+    def flush(self):
+        """
+        Write the lines waiting.
+        """
+        waiting, self._waiting = self._waiting, []
+        for decision, reply in waiting:
+            try:
+                self._write(decision, reply)
+            except Exception:
+                self.log.failure("decision line not written")
+
+    def _write(self, decision, reply):
+        fields = decision.fields(reply)
+        if self.format == "json":
+            line = json.dumps(dict(fields))
+        else:
+            line = logfmt(fields)
+        if self.output is None:
+            self.log.info("decision {line}", line=line)
+        else:
+            self.output.writeLine(self.system, "decision " + line)

@@ -144,7 +144,8 @@ class FilterService(Service):
             Spool(self.spoolRoot, self.paths.spoolTmp), context.threads,
             settings["max_in_flight"],
             DecisionLog(settings["decision_log"], metrics=self.metrics,
-                        output=self.logOutput))
+                        output=self.logOutput,
+                        later=lambda write: self.reactor.callLater(0, write)))
         self.metrics.inFlight.set_function(
             lambda: len(self.handler.inFlight))
         self._listenMetrics()
@@ -433,5 +434,6 @@ class FilterService(Service):
         if abandoned:
             self.log.warn("{count} connections still open at exit",
                           count=abandoned)
+        self.handler.decisions.flush()
         yield self.generations.close()
         yield self.resources.closeAll()

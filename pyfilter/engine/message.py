@@ -89,6 +89,17 @@ class Message:
             self._control = ControlFiles.read(self.controlPaths)
         return self._control
 
+    def readControl(self):
+        """
+        Read the control files now if nothing has yet, while they are where
+        the request named them (Courier moves them once it has its reply);
+        a failure is left for whoever asks for L{control} next.
+        """
+        try:
+            self.control
+        except ControlFileError:
+            pass
+
     def editControl(self, clock=time.time):
         """
         Changes to the control files: a
