@@ -111,3 +111,40 @@ class DecisionLineTests(unittest.TestCase):
         self.assertEqual(fields["qid"], "0001.ABC")
         self.assertEqual(fields["reply"], "250")
         self.assertEqual(fields["to"], "u0@example.com")
+
+    def test_afterReply(self):
+        """
+        With C{later}, the control files are read before the reply and the
+        line is written when C{later}'s function runs, lines waiting
+        meanwhile together; the time is the decision's, not the writing's.
+        """
+        scheduled = []
+
+        class Reading(FakeMessage):
+            read = 0
+
+            def readControl(self):
+                self.read += 1
+
+        log = DecisionLog("logfmt", clock=self.clock.seconds,
+                          later=scheduled.append)
+        messages = [Reading(1), Reading(1)]
+        for message in messages:
+            decision = log.start(message)
+            self.clock.advance(0.004)
+            log.finish(decision, Reply("250", "Ok"))
+        self.assertEqual([m.read for m in messages], [1, 1])
+        self.assertEqual(len(scheduled), 1)
+        lines = [e for e in self.events
+                 if e.get("log_format") == "decision {line}"]
+        self.assertEqual(lines, [])
+        self.clock.advance(1)
+        scheduled[0]()
+        lines = [e["line"] for e in self.events
+                 if e.get("log_format") == "decision {line}"]
+        self.assertEqual(len(lines), 2)
+        self.assertTrue(all(line.endswith(" ms=4.0") for line in lines))
+        log.flush()
+        self.assertEqual(len([e for e in self.events
+                              if e.get("log_format") == "decision {line}"]),
+                         2)
