@@ -11,6 +11,11 @@ client's connections.  One that has been idle for L{SESSION_IDLE} seconds,
 that clamd closed (its C{ReadTimeout} ends idle sessions) or that answered
 an error is not used again; a scan whose reused session fails before
 answering is tried once more on a new one, within the same timeout.
+(Measured against clamd 1.4 at 100 KB: a session spares clamd its accept
+and a thread hand-over, and pyfilter a connection's set-up, about 40 %
+of pyfilter's CPU per scan.  clamd queues session scans apart from
+single ones and, when both wait, takes four single ones for one of a
+session: on a clamd shared with other clients, pyfilter's scans yield.)
 
 A scan answers C{None} (clean) or the signature found; a scanner error
 (clamd's C{... ERROR} replies, an unexpected reply, a connection problem or
