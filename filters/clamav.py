@@ -7,9 +7,8 @@ clamd over its UNIX socket (C{FILDES}), and streamed to it in chunks over
 TCP (C{INSTREAM}).  Passing the descriptor scans as fast as by path
 (benchmarks/RESULTS.md has the figures).  C{scan_mode = 'path'} sends
 clamd the file's path instead (C{SCAN}, as courier-pythonfilter does),
-which needs clamd to be able to read the spool.  Descriptors and paths
-go over clamd sessions kept open between messages (at most
-C{max_connections}); a stream has a connection of its own.
+which needs clamd to be able to read the spool.  Scans go over clamd
+sessions kept open between messages (at most C{max_connections}).
 
 Its options and their defaults: C{pyfilter check --help-filter clamav}.
 When clamd fails, cannot be reached or does not answer in time the filter
@@ -109,7 +108,7 @@ class ClamAV(Filter):
                       where=where, mode=self.scanMode)
 
     def stop(self):
-        self.clamd.close()
+        return self.clamd.close()
 
     def match(self, message):
         if self.scanMode == "path":

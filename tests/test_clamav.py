@@ -59,7 +59,7 @@ class ParseResultTests(unittest.TestCase):
         transport = StringTransport()
         transport.socket = Socket()
         client = clamd.ClamdClient(Clock(), "/nonexistent/clamd.sock")
-        session = clamd._Session(client)
+        session = clamd._Session(client, True)
         session.makeConnection(transport)
         with open(__file__, "rb") as f:
             answer = session.request(clamd._FILDES, f)
@@ -72,7 +72,7 @@ class ParseResultTests(unittest.TestCase):
         """A session's answers are matched to its requests by number; an
         answer out of turn ends the session."""
         transport = StringTransport()
-        session = clamd._Session(clamd.ClamdClient(Clock(), "/x"))
+        session = clamd._Session(clamd.ClamdClient(Clock(), "/x"), True)
         session.makeConnection(transport)
         first = session.request(clamd._OPEN)
         session.dataReceived(b"1: PO")
@@ -313,35 +313,37 @@ class ClamAVTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_sessionKept(self):
-        """Descriptors and paths go over one clamd session, kept open
-        between scans; filter.stop() ends it."""
-        for mode in ("fildes", "path"):
+        """Each scan mode uses one clamd session, kept open between scans;
+        filter.stop() ends it."""
+        for mode, direct in (("fildes", True), ("path", True),
+                             ("stream", False)):
             clamav = self.clamav(scan_mode=mode)
             replies, sessions = [], []
             for data in (CLEAN, SIGNED, CLEAN):
                 replies.append((yield clamav.consider(
                     writeMessage(self, RECORDS, data))))
-                sessions.extend(clamav.clamd.idle)
+                sessions.extend(clamav.clamd.idle[direct])
             self.assertEqual(replies, [None, VIRUS, None])
             self.assertEqual(len(set(sessions)), 1)
             self.assertEqual(sessions[0].sent, 4)
-            clamav.stop()
-            self.assertEqual(clamav.clamd.idle, [])
+            yield clamav.stop()
+            self.assertEqual(clamav.clamd.idle, {True: [], False: []})
             self.assertFalse(sessions[0].usable)
 
     @defer.inlineCallbacks
     def test_sessionLostRetried(self):
         """A scan whose kept session turns out closed is sent again on a
         new session."""
-        clamav = self.clamav()
-        message = writeMessage(self, RECORDS, SIGNED)
-        self.assertEqual((yield clamav.consider(message)), VIRUS)
-        [kept] = clamav.clamd.idle
-        kept.transport.socket.shutdown(socket.SHUT_RDWR)
-        self.assertEqual((yield clamav.consider(message)), VIRUS)
-        [new] = clamav.clamd.idle
-        self.assertIsNot(new, kept)
-        self.assertFalse(kept.usable)
+        for mode, direct in (("fildes", True), ("stream", False)):
+            clamav = self.clamav(scan_mode=mode)
+            message = writeMessage(self, RECORDS, SIGNED)
+            self.assertEqual((yield clamav.consider(message)), VIRUS)
+            [kept] = clamav.clamd.idle[direct]
+            kept.transport.socket.shutdown(socket.SHUT_RDWR)
+            self.assertEqual((yield clamav.consider(message)), VIRUS)
+            [new] = clamav.clamd.idle[direct]
+            self.assertIsNot(new, kept)
+            self.assertFalse(kept.usable)
 
     @defer.inlineCallbacks
     def test_sessionIdleEnds(self):
@@ -349,12 +351,12 @@ class ClamAVTests(unittest.TestCase):
         clamav = self.clamav()
         message = writeMessage(self, RECORDS, CLEAN)
         yield clamav.consider(message)
-        [kept] = clamav.clamd.idle
+        [kept] = clamav.clamd.idle[True]
         kept.idleSince -= clamd.SESSION_IDLE
         yield clamav.consider(message)
         self.assertFalse(kept.usable)
-        self.assertEqual(len(clamav.clamd.idle), 1)
-        self.assertIsNot(clamav.clamd.idle[0], kept)
+        [new] = clamav.clamd.idle[True]
+        self.assertIsNot(new, kept)
 
     def test_noSocket(self):
         """Without local_socket nor a clamd.conf, start fails."""

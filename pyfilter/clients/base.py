@@ -346,8 +346,7 @@ class Exchange(Protocol):
 
         @return: a Deferred that fires when the data is written.
         """
-        sent = _ChunkSender().beginFileTransfer(
-            _Limited(file, limit), self.transport, transform)
+        sent = sendFile(file, limit, self.transport, transform)
         sent.addErrback(self._streamFailed)
         return sent
 
@@ -384,6 +383,18 @@ class Exchange(Protocol):
     def _fail(self, exception):
         if not self.result.called:
             self.result.errback(exception)
+
+
+def sendFile(file, limit, transport, transform=None):
+    """
+    Send at most C{limit} bytes of C{file} to C{transport} as a pull
+    producer (only one chunk in memory at a time), each chunk passed
+    through C{transform} when given.
+
+    @return: a Deferred that fires when the data is written.
+    """
+    return _ChunkSender().beginFileTransfer(_Limited(file, limit),
+                                            transport, transform)
 
 
 class _ChunkSender(FileSender):

@@ -1,10 +1,9 @@
 """
 A client of ClamAV's daemon, clamd: C{zINSTREAM} (the file streamed in
-chunks, so clamd needs no access to it) on a connection of its own,
-C{zFILDES} (the open file itself passed over clamd's UNIX socket: no copy,
-and no access needed either) and C{zSCAN} (clamd opens the path itself)
-in clamd sessions (C{zIDSESSION}) kept open between scans, with
-NUL-terminated replies.
+chunks, so clamd needs no access to it), C{zFILDES} (the open file itself
+passed over clamd's UNIX socket: no copy, and no access needed either) and
+C{zSCAN} (clamd opens the path itself), in clamd sessions (C{zIDSESSION})
+kept open between scans, with NUL-terminated replies.
 
 A session carries one scan at a time, and there are at most as many as the
 client's connections.  One that has been idle for L{SESSION_IDLE} seconds,
@@ -29,7 +28,7 @@ from twisted.internet import defer
 from twisted.internet.protocol import Protocol
 
 from pyfilter.clients.base import (
-    Exchange, ServiceClient, ServiceError, closeAfter)
+    ServiceClient, ServiceError, closeAfter, sendFile)
 
 #: clamd's default StreamMaxLength.
 DEFAULT_STREAM_LIMIT = 25 * 1024 * 1024
@@ -82,33 +81,6 @@ def parseResult(text, prefix=None):
     raise ServiceError(f"unexpected reply from clamd: {text[:200]!r}")
 
 
-class _StreamScan(Exchange):
-    service = "clamd"
-
-    def __init__(self, file, limit):
-        Exchange.__init__(self)
-        self.file = file
-        self.limit = limit
-
-    def parseReply(self, data, closed):
-        end = data.find(b"\0")
-        if end < 0:
-            if not (closed and data):
-                return None
-            end = len(data)
-        return (parseResult(data[:end].decode("utf-8", "replace"),
-                            "stream"),)
-
-    def sendRequest(self):
-        self.transport.write(b"zINSTREAM\0")
-        sent = self.streamFile(self.file, self.limit, _chunk)
-        sent.addCallback(self._sent)
-
-    def _sent(self, ignored):
-        self.transport.write(b"\0\0\0\0")
-        self.requestSent = True
-
-
 def _chunk(data):
     return struct.pack("!L", len(data)) + data
 
@@ -138,20 +110,28 @@ class _Session(Protocol):
 
     @ivar usable: whether the session may carry another request.
     @ivar idleSince: when the last answer came, for L{SESSION_IDLE}.
+    @ivar streaming: while a file is being streamed, the Deferred that
+        fires when it has been written.
+    @ivar ended: fires when the connection has ended.
     """
 
-    #: Requests are short and written in one call: on a UNIX socket the
-    #: session runs over a L{pyfilter.clients.base.DirectConnection}.
-    direct = True
     maxReply = 64 * 1024
 
-    def __init__(self, client):
+    def __init__(self, client, direct):
+        """
+        @param direct: whether requests are short and written in one call
+            (no stream), so that on a UNIX socket the session can run over
+            a L{pyfilter.clients.base.DirectConnection}.
+        """
         self.client = client
+        self.direct = direct
+        self.streaming = None
         self.usable = True
         self.sent = 0
         self.pending = None
         self.buffer = b""
         self.idleSince = None
+        self.ended = defer.Deferred()
 
     def request(self, command, descriptor=None):
         """
@@ -175,6 +155,28 @@ class _Session(Protocol):
             self.abort(_SessionLost(
                 f"cannot pass the file to clamd: {sent}"))
         return pending
+
+    def stream(self, file, limit):
+        """
+        Stream the first C{limit} bytes of C{file} (from its start).
+
+        @return: a Deferred of clamd's answer, as L{request}'s.
+        """
+        file.seek(0)
+        pending = self.request(b"zINSTREAM\0")
+        self.streaming = sendFile(file, limit, self.transport, _chunk)
+        self.streaming.addCallbacks(self._streamed, self._streamFailed)
+        return pending
+
+    def _streamed(self, ignored):
+        self.streaming = None
+        if self.usable:
+            self.transport.write(b"\0\0\0\0")
+
+    def _streamFailed(self, failure):
+        self.streaming = None
+        self.abort(_SessionLost("clamd stopped reading the request: "
+                                f"{failure.getErrorMessage()}"))
 
     def dataReceived(self, data):
         self.buffer += data
@@ -200,6 +202,7 @@ class _Session(Protocol):
 
     def connectionLost(self, reason):
         self.usable = False
+        self.ended.callback(None)
         self.client.forget(self)
         if self.pending is not None and self.buffer:
             # An answer cut by the end of the connection is taken as it is.
@@ -221,9 +224,12 @@ class _Session(Protocol):
 
     def close(self):
         """
-        End the session (C{zEND}) and close its connection.
+        End the session (C{zEND}) and close its connection; abort it while
+        a stream is still being sent.
         """
-        if self.usable:
+        if self.streaming is not None:
+            self.abort(ServiceError("clamd session closed"))
+        elif self.usable:
             self.usable = False
             self.transport.write(b"zEND\0")
             self.transport.loseConnection()
@@ -233,7 +239,8 @@ class ClamdClient(ServiceClient):
     """
     clamd at a UNIX socket path or C{host:port}.
 
-    @ivar idle: the open sessions waiting for a scan, the last used last.
+    @ivar idle: the open sessions waiting for a scan, the last used last,
+        by whether they are direct (see L{_Session}).
     @ivar closed: whether L{close} was called (sessions are no longer
         kept).
     """
@@ -241,7 +248,7 @@ class ClamdClient(ServiceClient):
     def __init__(self, reactor, where, timeout=30.0, maxConnections=8):
         ServiceClient.__init__(self, reactor, "clamd", where, timeout,
                                maxConnections)
-        self.idle = []
+        self.idle = {True: [], False: []}
         self.closed = False
 
     def scanStream(self, path, limit=DEFAULT_STREAM_LIMIT):
@@ -251,8 +258,9 @@ class ClamdClient(ServiceClient):
         @return: a Deferred of the signature found, or C{None}.
         """
         file = open(path, "rb")
-        d = closeAfter(self.converse(_StreamScan(file, limit)), file)
-        return d.addCallback(lambda result: result[0])
+        scanning = self.bounded(self._scan, False, "stream",
+                                lambda session: session.stream(file, limit))
+        return closeAfter(scanning, file)
 
     def scanDescriptor(self, path):
         """
@@ -261,8 +269,10 @@ class ClamdClient(ServiceClient):
         @return: a Deferred of the signature found, or C{None}.
         """
         file = open(path, "rb", buffering=0)  # only its descriptor is used
-        return closeAfter(self.bounded(self._scan, _FILDES, file, None),
-                          file)
+        scanning = self.bounded(
+            self._scan, True, None,
+            lambda session: session.request(_FILDES, file))
+        return closeAfter(scanning, file)
 
     def scanPath(self, path):
         """
@@ -272,57 +282,64 @@ class ClamdClient(ServiceClient):
         """
         command = (b"zSCAN " + path.encode("utf-8", "surrogateescape")
                    + b"\0")
-        return self.bounded(self._scan, command, None, path)
+        return self.bounded(self._scan, True, path,
+                            lambda session: session.request(command))
 
-    async def _scan(self, command, descriptor, prefix):
+    async def _scan(self, direct, prefix, ask):
         """
-        Send C{command} in a session: an idle one, or a new one when there
-        is none or the idle one fails before answering.
+        Ask clamd (C{ask(session)}: a Deferred of its answer) in a session:
+        an idle one, or a new one when there is none or the idle one fails
+        before answering.
 
+        @param direct: whether the session may be direct.
+        @param prefix: the name clamd gives the object scanned (see
+            L{parseResult}).
         @return: the signature found, or C{None}.
         """
-        session = self._idleSession()
+        session = self._idleSession(direct)
         if session is not None:
             try:
-                reply = await self._ask(session, command, descriptor)
+                reply = await self._ask(session, ask)
             except _SessionLost:
                 session = None
         if session is None:
-            session = await self._newSession()
-            reply = await self._ask(session, command, descriptor)
+            session = await self._newSession(direct)
+            reply = await self._ask(session, ask)
         if (session.usable and not self.closed
                 and not reply.endswith(" ERROR")):
-            self.idle.append(session)
+            self.idle[direct].append(session)
         else:
             session.close()
         return parseResult(reply, prefix)
 
-    def _idleSession(self):
+    def _idleSession(self, direct):
         now = self.reactor.seconds()
-        while self.idle:
-            session = self.idle.pop()
+        idle = self.idle[direct]
+        while idle:
+            session = idle.pop()
             if now - session.idleSince < SESSION_IDLE:
                 return session
             session.close()
         return None
 
-    async def _newSession(self):
-        session = _Session(self)
+    async def _newSession(self, direct):
+        session = _Session(self, direct)
         await self.connect(session)
-        reply = await self._ask(session, _OPEN, None)
+        reply = await self._ask(
+            session, lambda session: session.request(_OPEN))
         if reply != "PONG":
             session.close()
             raise ServiceError(
                 f"clamd did not open a session: {reply[:200]!r}")
         return session
 
-    async def _ask(self, session, command, descriptor):
+    async def _ask(self, session, ask):
         """
-        clamd's answer to C{command} in C{session}; the session is aborted
-        when the wait fails or is cancelled.
+        clamd's answer to C{ask(session)}; the session is aborted when the
+        wait fails or is cancelled.
         """
         try:
-            return await session.request(command, descriptor)
+            return await ask(session)
         except BaseException as e:
             session.abort(e)
             raise
@@ -331,14 +348,21 @@ class ClamdClient(ServiceClient):
         """
         Take C{session} out of the idle ones (its connection ended).
         """
-        if session in self.idle:
-            self.idle.remove(session)
+        idle = self.idle[session.direct]
+        if session in idle:
+            idle.remove(session)
 
     def close(self):
         """
         End every idle session, and each busy one when its scan is over.
+
+        @return: a Deferred that fires when the idle sessions have ended.
         """
         self.closed = True
-        idle, self.idle = self.idle, []
-        for session in idle:
-            session.close()
+        ending = []
+        for idle in self.idle.values():
+            while idle:
+                session = idle.pop()
+                session.close()
+                ending.append(session.ended)
+        return defer.gatherResults(ending)
