@@ -74,14 +74,26 @@ class Recipient(NamedTuple):
 
 class ControlFile:
     """
-    The records of one control file, parsed once; its recipients and
+    The records of one control file, read once and parsed when first asked
+    for (a message's files are read before its reply, while they are where
+    the request named them, and may be parsed after it); its recipients and
     delivery records are picked out when first asked for.
     """
 
-    def __init__(self, path, records):
+    def __init__(self, path, data):
         self.path = path
-        self.records = records
-        self._recipients = self._completed = None
+        self.data = data
+        self._records = self._recipients = self._completed = None
+
+    @property
+    def records(self):
+        """
+        Every C{(letter, raw value)} in file order (empty lines skipped).
+        """
+        if self._records is None:
+            self._records = [(chr(line[0]), line[1:])
+                             for line in self.data.split(b"\n") if line]
+        return self._records
 
     @property
     def recipients(self):
@@ -135,9 +147,7 @@ class ControlFile:
 
     @classmethod
     def parse(cls, path, data):
-        records = [(chr(line[0]), line[1:])
-                   for line in data.split(b"\n") if line]
-        return cls(path, records)
+        return cls(path, data)
 
 
 class ControlFiles:
@@ -149,8 +159,7 @@ class ControlFiles:
         if not files:
             raise ControlFileError("no control file given")
         self.files = files
-        self._first = {letter: value for letter, value in files[0].records
-                       if letter in _FIRST}
+        self._scalars = None
         self._recipients = None
 
     @classmethod
@@ -203,11 +212,18 @@ class ControlFiles:
         A message-level record from the first file (the last occurrence),
         as the reference's get_control_data reads it.
         """
-        value = self._first.get(letter)
+        value = self._firstFileScalars().get(letter)
         return default if value is None else decodeValue(value)
 
     def flag(self, letter):
-        return letter in self._first
+        return letter in self._firstFileScalars()
+
+    def _firstFileScalars(self):
+        if self._scalars is None:
+            self._scalars = {letter: value
+                             for letter, value in self.files[0].records
+                             if letter in _FIRST}
+        return self._scalars
 
     def environment(self, name):
         """
