@@ -15,10 +15,15 @@ what it returns the same way; a transport that is not a file descriptor
 (the tests' string transports) is left to the reactor.
 """
 
-from twisted.internet.error import ConnectionDone
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import (
     IHalfCloseableDescriptor, IReadWriteDescriptor)
 from twisted.python.failure import Failure
+
+#: The failures for the usual ends, made once (as the reactor does: making
+#: a failure costs more than the rest of closing a connection).
+_FAILURES = {ConnectionDone: Failure(ConnectionDone()),
+             ConnectionLost: Failure(ConnectionLost())}
 
 
 def readNow(transport):
@@ -50,9 +55,10 @@ def _ended(transport, why, reading):
     """
     if not isinstance(why, Exception):
         return
+    failure = _FAILURES.get(type(why)) or Failure(why)
     if (reading and isinstance(why, ConnectionDone)
             and IHalfCloseableDescriptor.providedBy(transport)):
         transport.stopReading()
-        transport.readConnectionLost(Failure(why))
+        transport.readConnectionLost(failure)
     else:
-        transport.connectionLost(Failure(why))
+        transport.connectionLost(failure)
