@@ -289,6 +289,19 @@ def emptyChainTarget(cells):
         yield _ratioLine(f"c={concurrency}", ratios, 0.75, percent=True)
 
 
+@target("every system ≥ 1.2× the reference at concurrency 1 (issue 14)")
+def concurrencyOneTarget(cells):
+    systems = dict.fromkeys(
+        system for system, server, _, concurrency in cells
+        if server == "reference" and concurrency == 1)
+    for system in systems:
+        yield _ratioLine(system, [(fixture, *_compare(
+            _summaryAt(cells, system, "pyfilter", fixture, 1),
+            _summaryAt(cells, system, "reference", fixture, 1)))
+            for fixture in KINDS
+            if (system, "reference", fixture, 1) in cells], 1.2)
+
+
 @target("attachments ≥ 10× the reference at 100 KB")
 def attachments100kTarget(cells):
     yield from _referenceRatioLines(cells, "100k", 10)

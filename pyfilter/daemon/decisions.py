@@ -145,6 +145,13 @@ class DecisionLog:
         self.system = self.log.namespace + "#info"
         self._waiting = []
 
+    @property
+    def waiting(self):
+        """
+        Whether lines are waiting to be written.
+        """
+        return bool(self._waiting)
+
     def start(self, message):
         return Decision(message, self.clock, self.metrics)
 

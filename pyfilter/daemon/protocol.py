@@ -75,7 +75,14 @@ class RequestProtocol(Protocol):
             self.log.warn("{count} connections open: answering busy",
                           count=len(self.factory.connections))
             self._answerEarly(BUSY)
-        else:
+        elif (len(self.factory.connections) == 1
+              and self.factory.handler.quiet()):
+            # Alone with an idle daemon (one message at a time, the usual
+            # case): read the request in the turn that accepted it.
+            # Otherwise requests are read in the reactor's turns, in turn:
+            # read at once, a stream of new connections would keep the
+            # reactor in its accept loop while those accepted earlier (and
+            # their decision lines) wait.
             readNow(self.transport)
 
     def dataReceived(self, data):

@@ -42,6 +42,12 @@ class RequestHandler:
         self.inFlight = set()
         self._waiting = []
 
+    def quiet(self):
+        """
+        Whether nothing is being decided and no decision line waits.
+        """
+        return not self.inFlight and not self.decisions.waiting
+
     def setChain(self, chain):
         self.chain = chain
         waiting, self._waiting = self._waiting, []
