@@ -102,6 +102,10 @@ BARE = System("bare Twisted", "", servers=("bare Twisted",), extraCells=())
 SYSTEMS = (
     BARE,
     System("empty chain", ""),
+    # What the decision line (which the reference does not write) costs.
+    System("empty chain, no decision line", "",
+           "[pyfilter]\ndecision_log = 'off'\n", fixtures=("small",),
+           servers=("pyfilter",), extraCells=()),
     System("attachments", "attachments\n"),
     System("attachments + deliveredto", "attachments\ndeliveredto\n"),
     System("noduplicates", "noduplicates\n"),
