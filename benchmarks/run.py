@@ -372,6 +372,9 @@ def measureSystems(systems, servers, requests, mode, logDir, work):
     measured = []
 
     def measure(system, serverName, fixture, concurrency):
+        # Every cell starts from the fixtures as generated (an earlier
+        # cell's filter may have rewritten them).
+        fixtures.buildFixtures(work, kinds=(fixture,))
         return runCell(servers[serverName], system, fixture, concurrency,
                        requests[fixture], mode, logDir, quietWait)
 
