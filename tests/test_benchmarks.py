@@ -104,14 +104,21 @@ class FixturesTests(unittest.TestCase):
         self.assertEqual(sum(line == "N" for line in lines), 2)
         self.assertEqual(sum(line[0] == "M" for line in lines), 1)
 
-    def test_existingFilesKept(self):
-        """Building again leaves existing files alone."""
-        dataPath = self.built["small"][0][0]
+    def test_rewrittenFilesRestored(self):
+        """
+        Building again keeps files as generated and writes again one a
+        filter rewrote.
+        """
+        (dataPath, _), (otherPath, _) = self.built["small"][:2]
+        with open(dataPath, "rb") as f:
+            generated = f.read()
         with open(dataPath, "wb") as f:
-            f.write(b"kept")
+            f.write(b"X-Spam-Status: No, score=0.00\n\n")
+        kept = os.stat(otherPath).st_ino
         fixtures.buildFixtures(self.work, kinds=("small",))
         with open(dataPath, "rb") as f:
-            self.assertEqual(f.read(), b"kept")
+            self.assertEqual(f.read(), generated)
+        self.assertEqual(os.stat(otherPath).st_ino, kept)
 
 
 class LoadGeneratorTests(unittest.TestCase):
