@@ -134,19 +134,6 @@ class FilterService(Service):
             parent.setComponent(ILogObserver, self.logOutput)
         super().setServiceParent(parent)
 
-    def _afterReply(self, write):
-        """
-        Have the decision lines waiting written after the reply: in the
-        reactor's next turn while this connection is the only one (then
-        the line's work overlaps Courier's), at once when others are open
-        (deferred, lines piled up behind the next turn's requests: p99 at
-        concurrency 32 went from 3 to 14 ms).
-        """
-        if len(self.factory.connections) <= 1:
-            self.reactor.callLater(0, write)
-        else:
-            write()
-
     def startService(self):
         super().startService()
         self.started = self.reactor.seconds()
@@ -158,7 +145,7 @@ class FilterService(Service):
             settings["max_in_flight"],
             DecisionLog(settings["decision_log"], metrics=self.metrics,
                         output=self.logOutput,
-                        later=self._afterReply))
+                        later=lambda write: self.reactor.callLater(0, write)))
         self.metrics.inFlight.set_function(
             lambda: len(self.handler.inFlight))
         self._listenMetrics()
